@@ -1,0 +1,1 @@
+"""The autograd engine: Tensor, Function (forward beside backward), the ops, and the functional API."""

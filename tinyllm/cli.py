@@ -1,0 +1,52 @@
+"""The `tinyllm` command: one table of subcommands, each implemented as `main(argv)` in its own module.
+
+Subcommand modules are imported only when chosen, so `tinyllm info` never pays for the NLQ client.
+"""
+import sys
+from importlib import import_module
+
+# subcommand -> ("module:function", one-line help). Each function takes the remaining argv list, returns an exit code.
+COMMANDS = {
+    "info": ("tinyllm.info:main", "print versions, the active kernel backend and thread counts"),
+    "prepare": ("tinyllm.datasets.prepare:main", "tokenize a text file into train/val token arrays"),
+    "train": ("tinyllm.training.cli:main", "train a model (default: the CPU preset GPT on tiny Shakespeare)"),
+    "sample": ("tinyllm.sampling.cli:main", "generate text from a checkpoint directory"),
+    "ngram": ("tinyllm.ngram.cli:main", "fit, evaluate and sample count-based n-gram models"),
+    "nlq": ("tinyllm.nlq.cli:main", "natural-language questions -> Elasticsearch queries (load, eval, translate, ask)"),
+}
+
+
+def usage():
+    lines = ["usage: tinyllm <command> [--key=value ...]", "", "commands:"]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `tinyllm <command> --help` for the options of one command."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        import difflib
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"tinyllm: unknown command {name!r}.{hint}\n\n{usage()}", file=sys.stderr)
+        return 2
+    target = COMMANDS[name][0]
+    module_name, func_name = target.split(":")
+    try:
+        module = import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("tinyllm"):
+            print(f"tinyllm: command {name!r} is not available in this version ({e.name} missing).", file=sys.stderr)
+            return 2
+        raise
+    code = getattr(module, func_name)(rest)
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ids -> batches: token files on disk, train/val split, seeded batches, synthetic algorithmic data."""

@@ -1,0 +1,1 @@
+"""Natural-language questions -> Elasticsearch Query DSL: backend, safety gate, teachers, examples, evaluation."""

@@ -1,0 +1,1 @@
+"""ids -> text: logit transforms, decoding loops (greedy, sampling, beam) and the `tinyllm sample` command."""

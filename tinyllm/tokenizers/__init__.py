@@ -1,0 +1,1 @@
+"""text -> ids: bytes, characters, byte-level BPE; versioned JSON save/load."""

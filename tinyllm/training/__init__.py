@@ -1,0 +1,1 @@
+"""loss -> backward -> optimizer -> checkpoint: optimizers, schedules, the trainer and checkpoints."""
