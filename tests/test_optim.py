@@ -130,15 +130,15 @@ def test_decay_groups_rule():
         def __init__(self):
             self.weight = param(np.ones((5, 3)))
 
-        def named_parameters(self):
-            return [("weight", self.weight)]
-
     class Model:
         def __init__(self):
             self.emb = Embedding()
             self.w = param(np.ones((3, 3)))
             self.gain = param(np.ones(3))
             self.head = self.emb.weight  # tied: same object
+
+        def named_modules(self):
+            return [("emb", self.emb)]
 
         def named_parameters(self):
             return [("emb.weight", self.emb.weight), ("w", self.w), ("gain", self.gain), ("head", self.head)]

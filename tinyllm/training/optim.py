@@ -211,13 +211,13 @@ class AdamW(Adam):
 
 
 def decay_groups(model, weight_decay):
-    """Two param groups for `model` following the module's weight-decay rule (matrices decayed, others not).
+    """Two param groups for `model` (a Module) following this file's weight-decay rule: matrices decayed, others not.
 
-    Embedding tables are recognised as the `.weight` of any submodule whose class name contains "Embedding";
-    a parameter shared by two modules (tied weights) is listed once and is an embedding if either owner is one.
+    Embedding tables are the `.weight` of any submodule whose class name contains "Embedding"; a tied tensor
+    (token embedding = output layer) is one parameter, listed once, and counts as an embedding.
     """
-    embedding_ids = {id(p) for mod in _walk_modules(model) if "Embedding" in type(mod).__name__
-                     for p in [getattr(mod, "weight", None)] if p is not None}
+    embedding_ids = {id(mod.weight) for _, mod in model.named_modules()
+                     if "Embedding" in type(mod).__name__ and getattr(mod, "weight", None) is not None}
     decay, no_decay, seen = [], [], set()
     for _, p in model.named_parameters():
         if id(p) in seen:
@@ -226,26 +226,6 @@ def decay_groups(model, weight_decay):
         (decay if p.data.ndim >= 2 and id(p) not in embedding_ids else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
-
-
-def _walk_modules(obj, seen=None):
-    """Every object reachable through attributes, lists, tuples and dicts that has named_parameters()."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if hasattr(obj, "named_parameters"):
-        yield obj
-        children = vars(obj).values() if hasattr(obj, "__dict__") else ()
-    elif isinstance(obj, (list, tuple)):
-        children = obj
-    elif isinstance(obj, dict):
-        children = obj.values()
-    else:
-        return
-    for child in children:
-        if hasattr(child, "named_parameters") or isinstance(child, (list, tuple, dict)):
-            yield from _walk_modules(child, seen)
 
 
 def clip_grad_norm(params, max_norm):

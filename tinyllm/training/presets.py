@@ -1,0 +1,34 @@
+"""Named starting points for `tinyllm train --preset=NAME`; any field can still be overridden on the command line.
+
+A preset is a plain dict of RunConfig values (nested for the model: {"model": {"n_layer": 4}}), merged over the
+defaults with tinyllm.config.merge_preset, so a typo in a preset fails as loudly as one on the command line.
+"""
+
+PRESETS = {
+    # The reference CPU run of issue 3: character-level tiny Shakespeare, 804k parameters, minutes on 2 cores.
+    # PyTorch with the same recipe reaches val 1.86-1.91 after 2000 iterations.
+    "baby": {
+        "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0, "bias": False,
+                  "tie_embeddings": True, "dtype": "float32"},
+        "block_size": 64, "batch_size": 12, "max_iters": 2000,
+        "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
+        "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+        "out_dir": "out/baby",
+    },
+    # A seconds-long smoke test of the whole pipeline (learns little): for trying options and for CI.
+    "tiny": {
+        "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "dropout": 0.0, "bias": False,
+                  "tie_embeddings": True, "dtype": "float32"},
+        "block_size": 32, "batch_size": 8, "max_iters": 60, "warmup_iters": 10, "lr_decay_iters": 60,
+        "eval_interval": 30, "eval_iters": 5, "log_interval": 10, "sample_tokens": 100, "out_dir": "out/tiny",
+    },
+    # nanoGPT's shakespeare_char shape (10.7M parameters): the speed benchmark's large config. On 2 CPU cores a
+    # step takes over a second, so a full run is hours; use it for timing or with a small --max_iters.
+    "large": {
+        "model": {"n_layer": 6, "n_head": 6, "n_embd": 384, "dropout": 0.2, "bias": False,
+                  "tie_embeddings": True, "dtype": "float32"},
+        "block_size": 256, "batch_size": 16, "max_iters": 5000, "lr": 1e-3, "min_lr": 1e-4, "beta2": 0.99,
+        "warmup_iters": 100, "lr_decay_iters": 5000, "eval_interval": 250, "eval_iters": 50,
+        "out_dir": "out/large",
+    },
+}
