@@ -1,0 +1,88 @@
+"""Create the demo indexes with their exact mappings and fill them from data/*.jsonl.gz, idempotently.
+
+Documents get stable ids (schema.doc_id), so loading twice overwrites instead of duplicating. Bulk requests use a
+fixed chunk size: osmem's relevance scores depend on how documents arrive, and a fixed size makes them reproducible.
+"""
+import gzip
+import json
+import sys
+import time
+
+from elasticsearch import helpers
+
+from . import schema
+
+CHUNK_SIZE = 1000         # documents per bulk request: the largest allowed (<= 1000); fewer requests load faster
+
+
+def data_path(index):
+    """The shipped data file for `index`, e.g. data/articles.jsonl.gz."""
+    if index not in schema.INDEXES:
+        raise ValueError(f"index must be one of {list(schema.INDEXES)}, got {index!r}")
+    return schema.DATA_DIR / f"{index}.jsonl.gz"
+
+
+def iter_docs(index, path=None):
+    """Yield the documents of `index` from its JSON Lines file (gzip or plain), naming the file on errors."""
+    path = data_path(index) if path is None else path
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{path}:{lineno}: not valid JSON ({e})") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data file not found: {path} (the tinyllm checkout ships it under data/)") from None
+
+
+def _progress(index, done, total, t0, stream):
+    rate = done / max(time.perf_counter() - t0, 1e-9)
+    print(f"\r  {index}: {done:,}/{total:,} documents ({rate:,.0f} docs/s)", end="", file=stream, flush=True)
+
+
+def _check_existing_mapping(client, index, expected):
+    """Refuse to fill an index that exists with other field types: queries would silently change meaning."""
+    got = client.indices.get_mapping(index=index).body.get(index, {}).get("mappings", {}).get("properties", {})
+    for field, prop in expected["mappings"]["properties"].items():
+        if got.get(field, {}).get("type") != prop["type"]:
+            raise RuntimeError(f"index {index!r} already exists with a different mapping for field {field!r} "
+                               f"({got.get(field, {}).get('type')!r}, expected {prop['type']!r}); delete the index "
+                               f"(DELETE /{index}) and run `tinyllm nlq load` again")
+
+
+def load_index(client, index, mappings=None, chunk_size=CHUNK_SIZE, progress=True, stream=None, path=None):
+    """Create `index` (if missing) with its mapping and make it hold exactly the shipped documents; returns the count.
+
+    Skips the upload when the index already holds as many documents as the file; otherwise (re)indexes every
+    document under its stable id, so an interrupted load is completed, never duplicated.
+    """
+    if not 1 <= chunk_size <= 1000:
+        raise ValueError(f"chunk_size must be in [1, 1000], got {chunk_size}")
+    mappings = schema.load_mappings() if mappings is None else mappings
+    stream = sys.stderr if stream is None else stream
+    spec = mappings[index]
+    docs = list(iter_docs(index, path))
+    if client.indices.exists(index=index):
+        _check_existing_mapping(client, index, spec)
+        client.indices.refresh(index=index)
+        have = client.count(index=index)["count"]
+        if have == len(docs):
+            if progress:
+                print(f"  {index}: already loaded ({have:,} documents)", file=stream)
+            return have
+    else:
+        client.indices.create(index=index, settings=spec.get("settings", {}), mappings=spec["mappings"])
+    t0 = time.perf_counter()
+    actions = ({"_index": index, "_id": schema.doc_id(index, d), "_source": d} for d in docs)
+    done = 0
+    for ok, item in helpers.streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=True):
+        done += 1
+        if progress and (done % chunk_size == 0 or done == len(docs)):
+            _progress(index, done, len(docs), t0, stream)
+    if progress:
+        print(file=stream)
+    client.indices.refresh(index=index)
+    return client.count(index=index)["count"]
