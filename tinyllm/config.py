@@ -298,8 +298,8 @@ def help_text(cfg):
         if id(owner) not in helps:
             helps[id(owner)] = _field_comments(type(owner))
         text = f.metadata.get("help") or helps[id(owner)].get(f.name, "")
-        rows.append((f"--{key}", type_name(tp), format_value(value), text))
-    widths = [max(len(r[c]) for r in rows) if rows else 0 for c in range(3)]
+        rows.append((f"--{key}", type_name(tp), format_value(value) or '""', text))
+    widths = [max([len(r[c]) for r in rows] + [7]) for c in range(3)]  # 7 = len("default")
     lines = [f"options of {type(cfg).__name__} (--key=value or --key value; nested: --group.key=value):"]
     lines.append(f"  {'option':<{widths[0]}}  {'type':<{widths[1]}}  {'default':<{widths[2]}}  help")
     for r in rows:

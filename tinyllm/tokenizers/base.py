@@ -3,6 +3,7 @@
 A tokenizer maps text to a list of integer ids in [0, vocab_size) and back. It is saved as one small JSON file
 holding `"type"` (which class), `"version"` (the file format) and the fields that class needs, never pickle.
 """
+import contextlib
 import json
 import os
 import tempfile
@@ -77,13 +78,25 @@ def write_json_atomic(path, obj):
 
 def write_bytes_atomic(path, data):
     """Write `data` (bytes) to `path` atomically: a reader sees either the old file or the whole new one."""
+    with atomic_writer(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path):
+    """Yield a binary file that becomes `path` only when the block finishes without an exception.
+
+    The data goes to a temp file in the same directory (so the rename cannot cross file systems), is flushed to
+    disk, then os.replace swaps it in; on any error the temp file is removed and `path` is untouched.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private (0600); give it the usual rw-r--r--
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
