@@ -51,15 +51,24 @@ def test_pre_split_concatenates_back(s):
     assert "".join(pre_split(s)) == s
 
 
-@given(st.text(alphabet="ab c\n", max_size=200))
+@given(st.text(alphabet=sorted(set(CORPUS)), max_size=200) | unicode_text)
 def test_bpe_rank_encoding_equals_merges_in_training_order(s):
+    """The fast encoder (lowest-rank pair first, cached per chunk) equals replaying merges in training order."""
     assert BPE.encode(s) == apply_merges_in_order(BPE, s)
 
 
-@given(st.lists(st.text(alphabet="aab bc\ncaé", max_size=60), min_size=1, max_size=4), st.integers(0, 30))
+@given(st.lists(st.text(alphabet="aab bc\ncaé", max_size=60) | st.text(max_size=30), min_size=1, max_size=4),
+       st.integers(0, 30))
 @example(["aaaa aaa aa"], 10)
 def test_incremental_bpe_equals_reference(texts, n_merges):
     assert learn_merges(texts, n_merges) == learn_merges_reference(texts, n_merges)
+
+
+@given(st.text(max_size=100), st.integers(256, 300), unicode_text)
+def test_bpe_trained_on_any_text_roundtrips_any_text(train_text, vocab_size, s):
+    tok = BPETokenizer.train(train_text, vocab_size)
+    assert tok.vocab_size <= vocab_size and tok.decode(tok.encode(s)) == s
+    assert tok.decode(tok.encode(train_text)) == train_text
 
 
 def test_bpe_compresses_its_training_text():
