@@ -27,9 +27,11 @@ class Function:
     """Base class of every op. The instance is the `ctx`: it keeps what backward needs and the graph edges."""
 
     # Set by apply when a graph is built: `inputs` are the positional inputs (Tensors, or arrays used as
-    # constants) and `needs_input_grad[i]` says whether input i wants a gradient, so backward can skip work.
+    # constants), `needs_input_grad[i]` says whether input i wants a gradient (so backward can skip work),
+    # and `parents` are the inputs that do: the graph's edges.
     inputs = ()
     needs_input_grad = ()
+    parents = ()
     saved_tensors = ()
     allows_inf = False  # True for ops whose output may hold -inf on purpose (masks); the anomaly check obeys it
 
@@ -55,11 +57,12 @@ class Function:
             raise ValueError(f"{cls.__name__} on inputs of shape {shapes}: {e}") from None
         if anomaly.enabled:
             anomaly.check_forward(cls.__name__, out, cls.allows_inf)
-        needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        if _GradMode.enabled and True in needs:
-            ctx.inputs = inputs
-            ctx.needs_input_grad = needs
-            return Tensor._wrap(out, True, ctx)
+        if _GradMode.enabled:
+            needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+            if True in needs:
+                ctx.inputs, ctx.needs_input_grad = inputs, needs
+                ctx.parents = tuple(x for x, need in zip(inputs, needs) if need)
+                return Tensor._wrap(out, True, ctx)
         return Tensor._wrap(out, False, None)
 
 

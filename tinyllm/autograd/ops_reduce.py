@@ -25,8 +25,9 @@ class Sum(Function):
         return np.sum(x, axis=axis, keepdims=keepdims)
 
     def backward(self, grad):
-        g = _expand(grad, len(self.shape), self.axis, self.keepdims)
-        return (np.broadcast_to(g, self.shape),)
+        dx = np.empty(self.shape, dtype=grad.dtype)
+        dx[...] = _expand(grad, len(self.shape), self.axis, self.keepdims)  # broadcast g back over the sum
+        return (dx,)
 
 
 class Max(Function):

@@ -230,23 +230,21 @@ def _run_backward(root, grad):
     dropped; leaves (tensors made by the user, not by an op) accumulate into `.grad`.
     """
     order, visited, stack = [], set(), [(root, False)]
-    while stack:
-        t, children_done = stack.pop()
-        if children_done:
+    while stack:  # iterative depth-first search: a node is appended after all of its parents
+        t, parents_done = stack.pop()
+        if parents_done:
             order.append(t)
-            continue
-        if id(t) in visited:
-            continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            for x in t._ctx.inputs:
-                if isinstance(x, Tensor) and x.requires_grad and id(x) not in visited:
-                    stack.append((x, False))
-    grads = {id(root): grad}
+        elif t not in visited:
+            visited.add(t)
+            if t._ctx is None:
+                order.append(t)
+            else:
+                stack.append((t, True))
+                stack.extend((x, False) for x in t._ctx.parents if x not in visited)
+    grads = {root: grad}
     for t in reversed(order):  # outputs before inputs
-        g = grads.pop(id(t), None)
-        if g is None:
+        g = grads.pop(t, None)
+        if g is None:  # no gradient reached it (an op returned None for it)
             continue
         fn = t._ctx
         if fn is None:  # a leaf: own a copy, then accumulate in place
@@ -257,12 +255,16 @@ def _run_backward(root, grad):
             continue
         for x, need, gx in zip(fn.inputs, fn.needs_input_grad, fn.backward(g)):
             if need and gx is not None:
-                check_grad(fn, x, gx)
-                key = id(x)
-                grads[key] = gx if key not in grads else grads[key] + gx
+                if gx.shape != x.data.shape or anomaly.enabled:
+                    check_grad(fn, x, gx)
+                if x in grads:
+                    grads[x] = grads[x] + gx
+                else:
+                    grads[x] = gx
 
 
 # The ops import Function from function.py, which needs Tensor: import them after the class exists.
+from tinyllm.autograd import anomaly  # noqa: E402
 from tinyllm.autograd.function import check_grad  # noqa: E402
 from tinyllm.autograd.ops_elementwise import (  # noqa: E402
     Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Relu, Sigmoid, Sub, Tanh)
