@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import math
+import pathlib
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -166,3 +167,20 @@ def test_non_dataclass_inputs_are_rejected():
         parse_overrides({"lr": 1}, [])
     with pytest.raises(ConfigError, match="expects a dataclass"):
         to_dict(RunCfg)
+
+
+@dataclass
+class StringAnnotated:
+    steps: "Optional[int]" = None  # string annotations are resolved like `from __future__ import annotations`
+    root: "pathlib.Path" = pathlib.Path("out")
+    sizes: "list[int]" = field(default_factory=list)
+
+
+def test_string_annotations_paths_and_lists():
+    cfg = parse_overrides(StringAnnotated(), ["--steps=5", "--root=/tmp/x", "--sizes=[1, 2,3]"])
+    assert cfg == StringAnnotated(5, pathlib.Path("/tmp/x"), [1, 2, 3])
+    assert parse_overrides(cfg, ["--steps=null"]).steps is None
+    d = to_dict(cfg)
+    assert d == {"steps": 5, "root": "/tmp/x", "sizes": [1, 2, 3]} and from_dict(StringAnnotated, d) == cfg
+    with pytest.raises(ConfigError, match=r"--sizes='1,x': expected list\[int\], but item 'x' is not int"):
+        parse_overrides(cfg, ["--sizes=1,x"])

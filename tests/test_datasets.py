@@ -1,9 +1,17 @@
-"""Token datasets: batch shapes and shift, seeded determinism, clear errors."""
+"""Token datasets: batch shapes and shift, seeded determinism; prepare/load round-trip, atomic writes, clear errors."""
+import hashlib
+import pathlib
+import tempfile
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from tinyllm.datasets import prepare as prepare_cli
+from tinyllm.datasets import tokens
 from tinyllm.datasets.batches import eval_batches, get_batch
+from tinyllm.datasets.tokens import default_dataset, load_prepared, prepare, token_dtype
+from tinyllm.tokenizers import CharTokenizer
 
 
 @given(st.integers(2, 300), st.integers(1, 8), st.integers(1, 16), st.integers(0, 2**32 - 1),
@@ -53,13 +61,6 @@ def test_batch_errors_are_clear():
 
 
 # ------------------------------------------------------------------------------------------- prepared token files
-import hashlib  # noqa: E402
-import pathlib  # noqa: E402
-import tempfile  # noqa: E402
-
-from tinyllm.datasets import prepare as prepare_cli  # noqa: E402
-from tinyllm.datasets import tokens  # noqa: E402
-from tinyllm.datasets.tokens import default_dataset, load_prepared, prepare, token_dtype  # noqa: E402
 
 KIND_OPTS = {"chars": {}, "bytes": {}, "bpe": {"vocab_size": 300, "special_tokens": ("<|sep|>",)}}
 
@@ -139,6 +140,12 @@ def test_prepare_rejects_bad_input(tmp_path):
         prepare(bad, tmp_path / "o")
     with pytest.raises(ValueError, match="val_fraction"):
         prepare(bad, tmp_path / "o", val_fraction=1.0)
+    good = tmp_path / "good.txt"
+    good.write_text("abcabcabcZ", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"val split .* starts at character 9 .* 'Z' .* at position 0"):
+        prepare(good, tmp_path / "o", CharTokenizer.train("abc"))
+    with pytest.raises(TypeError, match="only apply when training"):
+        prepare(good, tmp_path / "o", CharTokenizer.train("abcZ"), vocab_size=3)
 
 
 def test_default_dataset_prepares_once_and_refreshes_on_change(tmp_path, monkeypatch, corpus):

@@ -121,12 +121,18 @@ def parse_value(text, tp, key):
                           + (f"; did you mean {close[0]!r}?" if close else ""))
     if origin in (tuple, list):
         items = [s.strip() for s in text.strip().strip("()[]").split(",")] if text.strip("()[] ") else []
+
+        def item(s, a):
+            try:
+                return parse_value(s, a, key)
+            except ConfigError:
+                fail(f", but item {s!r} is not {type_name(a)}")
+
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(items) != len(args):
                 fail(f", {len(args)} comma-separated values, got {len(items)}")
-            return tuple(parse_value(s, a, key) for s, a in zip(items, args))
-        element = args[0] if args else str
-        values = [parse_value(s, element, key) for s in items]
+            return tuple(item(s, a) for s, a in zip(items, args))
+        values = [item(s, args[0] if args else str) for s in items]
         return tuple(values) if origin is tuple else values
     if tp is bool:
         if text.strip().lower() not in BOOL_WORDS:

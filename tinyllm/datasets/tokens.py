@@ -63,13 +63,22 @@ def prepare(text_path, out_dir, tokenizer="chars", val_fraction=0.1, verbose=Tru
     n_train = int(len(text) * (1 - val_fraction))  # nanoGPT: train = first 90% of characters
     train_text, val_text = text[:n_train], text[n_train:]
     if isinstance(tokenizer, Tokenizer):
+        if tok_opts:
+            raise TypeError(f"prepare: options {sorted(tok_opts)} only apply when training a tokenizer, "
+                            f"not to the ready {tokenizer.kind} tokenizer passed in")
         tok, kind = tokenizer, tokenizer.kind
     else:
         kind = tokenizer
         tok = build_tokenizer(kind, text if kind == "chars" else train_text, **tok_opts)
     dtype = token_dtype(tok.vocab_size)
-    train_ids = np.asarray(tok.encode(train_text), dtype=dtype)  # (n_train_tokens,)
-    val_ids = np.asarray(tok.encode(val_text), dtype=dtype)  # (n_val_tokens,)
+    encoded = {}
+    for split, part, offset in (("train", train_text, 0), ("val", val_text, n_train)):
+        try:
+            encoded[split] = np.asarray(tok.encode(part), dtype=dtype)  # (n_tokens,)
+        except ValueError as e:  # e.g. a reused chars tokenizer meeting a new character
+            raise ValueError(f"while encoding the {split} split of {str(text_path)!r} (it starts at character "
+                             f"{offset} of the file): {e}") from None
+    train_ids, val_ids = encoded["train"], encoded["val"]
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
