@@ -1,4 +1,5 @@
 """The trainer end to end on a tiny GPT: it learns, resume == uninterrupted bit for bit, accumulation, NaN guard."""
+import dataclasses
 import json
 import math
 
@@ -87,3 +88,41 @@ def test_non_finite_loss_stops_with_advice_and_anomaly_check_names_the_op(tmp_pa
 def test_bad_train_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
+
+
+# ---- the command line ----
+def test_cli_rejects_unknown_key_with_suggestion(capsys):
+    from tinyllm.training.cli import main
+    assert main(["--n_layers=3"]) == 2
+    assert "did you mean --model.n_layer?" in capsys.readouterr().err
+    assert main(["--preset=huge"]) == 2 and "unknown preset" in capsys.readouterr().err
+    assert main(["--model.block_size=32"]) == 2 and "--block_size" in capsys.readouterr().err
+    assert main(["--lr=fast"]) == 2 and "--lr" in capsys.readouterr().err
+
+
+def test_cli_help_lists_every_field_with_preset_defaults(capsys):
+    from tinyllm.training.cli import main
+    from tinyllm.training.trainer import TrainConfig
+    assert main(["--preset=tiny", "--help"]) == 0
+    out = capsys.readouterr().out
+    for f in dataclasses.fields(TrainConfig):
+        if f.name != "model":
+            assert f"--{f.name} " in out
+    assert "--model.n_layer " in out and "out/tiny" in out
+
+
+def test_cli_trains_resumes_and_samples_on_a_text_file(tmp_path):
+    from tinyllm.training.cli import run
+    from tinyllm.training.checkpoint import load_checkpoint
+    text = tmp_path / "abc.txt"
+    text.write_text("the cat sat on the mat. " * 200, encoding="utf-8")
+    common = [f"--data={text}", f"--out_dir={tmp_path / 'run'}", "--preset=tiny", "--model.n_embd=16",
+              "--block_size=16", "--eval_iters=2", "--sample_tokens=20", "--prompt=the "]
+    lines = []
+    run(common + ["--max_iters=30", "--eval_interval=10"], print_fn=lines.append)
+    assert any(line.startswith("sample:\nthe ") for line in lines)
+    ck = load_checkpoint(tmp_path / "run" / "latest")
+    assert ck.step == 30 and ck.manifest["train_config"]["model"]["n_embd"] == 16
+    assert ck.tokenizer.decode(ck.tokenizer.encode("cat")) == "cat"
+    resumed = run(common + ["--max_iters=40", "--eval_interval=10", "--resume"], print_fn=lines.append)
+    assert resumed.step == 40 and any("resumed from" in line for line in lines)

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,11 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything about *how* to train (the model's shape lives in its own config)."""
+    """Everything about a training run; the model's own config is nested as `model` (--model.n_layer=6).
+
+    The Trainer reads the fields up to sample_tokens; `tinyllm train` also reads the data and sampling fields.
+    The model's block_size is set from block_size and its vocab_size from the tokenizer.
+    """
     batch_size: int = 12          # B: sequences per micro-batch
     block_size: int = 64          # T: tokens per sequence (the model's context)
     max_iters: int = 2000         # optimizer steps in the whole run
@@ -49,7 +54,14 @@ class TrainConfig:
     seed: int = 1337              # seeds model init, batch sampling and the val batches
     out_dir: str = "out/baby"     # where checkpoints and log.jsonl go ("" = save nothing)
     anomaly_check: bool = False   # check every op for NaN/Inf and name the first culprit (slow)
-    sample_tokens: int = 300      # characters/tokens sampled at the end of `tinyllm train` (0 = none)
+    sample_tokens: int = 300      # tokens sampled at the end of `tinyllm train` (0 = none)
+    prompt: str = ""              # text the final sample continues ("" = the first token of the val split)
+    temperature: float = 0.8      # of the final sample (0 = greedy)
+    data: str = ""                # a UTF-8 text file, or a directory made by `tinyllm prepare` ("" = tiny Shakespeare)
+    tokenizer: str = "chars"      # chars | bytes | bpe (used when preparing a text file)
+    bpe_vocab_size: int = 512     # vocabulary size when tokenizer=bpe
+    resume: bool = False          # continue from out_dir/latest: weights, optimizer, step, batch RNG
+    model: typing.Any = None      # the model's config dataclass (GPTConfig for --model=gpt)
 
     def __post_init__(self):
         for name in ("batch_size", "block_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
