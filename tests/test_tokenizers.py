@@ -167,6 +167,12 @@ def test_build_tokenizer_kinds_and_errors():
         build_tokenizer("chars", "x", vocab_size=3)
 
 
+@pytest.mark.parametrize("tok", [ByteTokenizer(), CharTokenizer.train(CORPUS), BPE], ids=lambda t: t.kind)
+def test_preview_is_one_readable_line(tok):
+    text = tok.preview()
+    assert "\n" not in text and text.startswith(tok.kind) and f"vocab_size={tok.vocab_size}" in text
+
+
 def test_vocab_preview_lists_every_merge():
     lines = BPE.vocab_preview().splitlines()
     assert len(lines) == 1 + len(BPE.merges) + len(SPECIALS)

@@ -115,6 +115,12 @@ class BPETokenizer(Tokenizer):
         except UnicodeDecodeError:
             return "".join(chr(x) if x < 128 else f"<0x{x:02X}>" for x in b)
 
+    def preview(self, n=20):
+        """One line: the vocabulary's make-up, the special tokens and the first `n` learned merges."""
+        first = [self.token_text(256 + k) for k in range(min(n, len(self.merges)))]
+        return (f"bpe tokenizer, vocab_size={self.vocab_size} = 256 bytes + {len(self.merges)} merges + "
+                f"special tokens {list(self.special_tokens)}; first merges: {first!r}")
+
     def vocab_preview(self):
         """One line per learned token: id, its text, and the two ids it merges (minbpe's .vocab idea, our format)."""
         lines = [f"# bpe vocabulary: {self.vocab_size} tokens = 256 bytes + {len(self.merges)} merges + "

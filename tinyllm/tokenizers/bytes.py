@@ -26,6 +26,9 @@ class ByteTokenizer(Tokenizer):
     def vocab_size(self):
         return 256
 
+    def preview(self, n=20):
+        return "bytes tokenizer, vocab_size=256: one id per UTF-8 byte (ASCII characters keep their codes)"
+
     def _fields(self):
         return {}
 
