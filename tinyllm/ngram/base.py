@@ -166,7 +166,7 @@ class NGramModel:
         ids = self.vocab.encode(context) if isinstance(context, (str, bytes, bytearray)) else np.asarray(context,
                                                                                                           np.int64)
         n = self.context_length
-        return ids[len(ids) - n:] if n > 0 else ids[:0]
+        return ids[max(0, len(ids) - n):] if n > 0 else ids[:0]
 
     def prob(self, context):
         """(V,) next-token distribution after `context` (text or ids); sums to 1."""

@@ -144,6 +144,14 @@ def lookup(trie, ids):
     return E
 
 
+def take(values, idx, fill=0.0):
+    """values[idx] where idx >= 0, `fill` where idx == -1 (safe even when `values` is empty)."""
+    out = np.full(idx.shape, fill, dtype=np.result_type(values.dtype, np.asarray(fill).dtype))
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
+
+
 def shift(e):
     """e[t-1] at position t, -1 at t = 0: turns "k-gram ending at t" into "context of the token at t"."""
     out = np.empty_like(e)

@@ -19,7 +19,7 @@ distribution then stays strictly positive and sums to 1 (the numerator terms add
 import numpy as np
 
 from tinyllm.ngram.base import NGramModel
-from tinyllm.ngram.counts import children, continuation_counts, lookup, shift
+from tinyllm.ngram.counts import children, continuation_counts, lookup, shift, take
 
 D_MIN = 0.05
 
@@ -93,7 +93,7 @@ class KneserNey(NGramModel):
             idx = np.flatnonzero(h >= 0)
             idx = idx[self.total[k - 1][h[idx]] > 0]
             hk, gk = h[idx], g[idx]
-            num = self.gamma[k - 1][hk] * p[idx] + np.where(gk >= 0, self.disc[k - 1][np.maximum(gk, 0)], 0.0)
+            num = self.gamma[k - 1][hk] * p[idx] + take(self.disc[k - 1], gk, 0.0)
             p[idx] = num / self.total[k - 1][hk]
         return np.log(p)
 

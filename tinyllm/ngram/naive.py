@@ -45,7 +45,7 @@ class NaiveNGram(NGramModel):
             context = seq[max(0, i - n):i]
             inner = self.counts.setdefault(context, {})
             inner[seq[i]] = inner.get(seq[i], 0) + 1
-        self.history = seq[len(seq) - n:] if n > 0 else b""
+        self.history = seq[max(0, len(seq) - n):] if n > 0 else b""
         self.n_tokens += len(ids)
 
     def _check_fitted(self):

@@ -15,7 +15,7 @@ cross-entropy needs a distribution), starting from the longest context h that wa
 import numpy as np
 
 from tinyllm.ngram.base import NGramModel
-from tinyllm.ngram.counts import children, lookup, shift
+from tinyllm.ngram.counts import children, lookup, shift, take
 
 
 class AddK(NGramModel):
@@ -48,8 +48,8 @@ class AddK(NGramModel):
             idx = np.flatnonzero(j_of_t == j)
             h = shift(E[j])[idx] if j > 0 else np.zeros(len(idx), np.int64)
             g = E[j + 1][idx]
-            c = np.where(g >= 0, self.trie.level(j + 1).count[np.maximum(g, 0)], 0)
-            total = np.where(h >= 0, self.total[j][np.maximum(h, 0)], 0.0)
+            c = take(self.trie.level(j + 1).count, g, 0)
+            total = take(self.total[j], h, 0.0)
             p[idx] = (c + k_) / (total + k_ * V)
         return np.log(p)
 
