@@ -15,7 +15,10 @@ def small(seed=0, **overrides):
     return GPT(GPTConfig(**{**SMALL, **overrides}), seed=seed)
 
 
-def logits(model, idx, cache=None):
+def logits(model, idx, cache=None, lean=True):
+    """Forward under no_grad (the plain-array path) or, with lean=False, through Tensors with grad recording."""
+    if not lean:
+        return model(np.asarray(idx), cache).data
     with no_grad():
         return model(np.asarray(idx), cache).data
 
@@ -52,8 +55,8 @@ def test_changing_future_tokens_never_changes_past_logits(s, seed, impl):
 
 
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=5), st.integers(0, 2**16),
-       st.sampled_from(["fused", "naive"]))
-def test_kv_cache_decoding_equals_full_recompute(chunks, seed, impl):
+       st.sampled_from(["fused", "naive"]), st.booleans())
+def test_kv_cache_decoding_equals_full_recompute(chunks, seed, impl, lean):
     model = small(seed=seed % 5, attn_impl=impl)
     rng = np.random.default_rng(seed)
     T = min(sum(chunks), 12)
@@ -63,10 +66,22 @@ def test_kv_cache_decoding_equals_full_recompute(chunks, seed, impl):
     for n in chunks:
         if start >= T:
             break
-        pieces.append(logits(model, idx[:, start:start + n], cache))
+        pieces.append(logits(model, idx[:, start:start + n], cache, lean))
         start += n
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, rtol=0, atol=1e-5)
     assert cache.pos == T
+
+
+@given(st.integers(0, 2**16), st.booleans(), st.booleans())
+def test_plain_array_path_equals_tensor_path(seed, bias, tied):
+    model = small(seed=seed % 7, bias=bias, tie_embeddings=tied)
+    for p in model.parameters():                          # biases and gains away from their 0 / 1 init
+        p.data += 0.1 * np.random.default_rng(seed).standard_normal(p.shape)
+    idx = np.random.default_rng(seed).integers(0, 7, size=(3, 10))
+    np.testing.assert_allclose(logits(model, idx), logits(model, idx, lean=False), rtol=1e-12, atol=1e-12)
+    with no_grad():
+        lean_loss = float(model.loss((idx, idx)).data)
+    assert abs(lean_loss - float(model.loss((idx, idx)).data)) < 1e-12
 
 
 def test_full_cache_is_rebuilt_from_the_last_keep_tokens():

@@ -172,3 +172,39 @@ def test_beam_length_penalty_decides_between_finished_hypotheses():
     # raw sums: log .5 = -0.69 beats log(.5 * .9 * .9) = -1.11; per token: -0.69 vs -0.37
     assert beam_search(model, [0], 5, beam_width=2, length_penalty=0.0, stop_ids=[4]) == []
     assert beam_search(model, [0], 5, beam_width=2, length_penalty=1.0, stop_ids=[4]) == [1, 2]
+
+
+def _checkpoint(tmp_path):
+    from tinyllm.tokenizers import CharTokenizer
+    from tinyllm.training.checkpoint import save_checkpoint
+    tok = CharTokenizer.train("abcdefgh \n")
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=8, block_size=16, vocab_size=tok.vocab_size)
+    return save_checkpoint(tmp_path / "ckpt", model=GPT(cfg, seed=3), model_name="gpt", model_config=cfg,
+                           tokenizer=tok)
+
+
+def test_sample_cli_needs_only_the_checkpoint_and_is_seeded(tmp_path, capsys):
+    from tinyllm.sampling.cli import main
+    ckpt = str(_checkpoint(tmp_path))
+    args = ["--ckpt", ckpt, "--prompt=ab", "--max_new_tokens=20", "--seed=4", "--top_k=5"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first and first.startswith("ab") and len(first) == 2 + 20 + 1
+    assert main(args + ["--num_samples=3"]) == 0
+    assert capsys.readouterr().out.count("-" * 40) == 2
+    assert main(["--ckpt", ckpt, "--prompt=a", "--max_new_tokens=6", "--beam=3"]) == 0
+    beam = capsys.readouterr().out
+    assert main(["--ckpt", ckpt, "--prompt=a", "--max_new_tokens=6", "--beam=3", "--no_cache"]) == 0
+    assert capsys.readouterr().out == beam
+
+
+def test_sample_cli_reports_bad_input_clearly(tmp_path, capsys):
+    from tinyllm.sampling.cli import main
+    assert main(["--ckpt", str(tmp_path / "nowhere")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    ckpt = str(_checkpoint(tmp_path))
+    assert main(["--ckpt", ckpt, "--prompt=xyz"]) == 2          # 'x' is not in the character vocabulary
+    assert "'x'" in capsys.readouterr().err
+    assert main(["--ckpt", ckpt, "--top_p=0"]) == 2
+    assert "top_p" in capsys.readouterr().err

@@ -12,6 +12,7 @@ softmax, so a learner can read it. They are tested equal. Dropout is applied to 
 import numpy as np
 
 import tinyllm.functional as F
+from tinyllm import kernels
 from tinyllm.nn import init
 from tinyllm.nn.layers import Dropout, Linear, check_positive_int
 from tinyllm.nn.module import Module
@@ -97,11 +98,24 @@ class CausalSelfAttention(Module):
         att = F.masked_fill(att, future, -np.inf)
         return F.softmax(att, axis=-1) @ v                                                       # (B, H, Tq, D)
 
+    def forward_arrays(self, x, B, T, cache=None, layer=0):
+        """forward() on plain ndarrays (fused kernel, no dropout, no graph): the lean inference path."""
+        H, D = self.n_head, self.head_dim
+        qkv = self.qkv.forward_arrays(x).reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)   # (3, B, H, T, D)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if cache is not None:
+            k, v = self._extend_cache(cache, layer, k, v)
+        y, _ = kernels.attention_forward(q, k, v, None, True, 1.0 / np.sqrt(D))            # (B, H, T, D)
+        return self.proj.forward_arrays(y.transpose(0, 2, 1, 3).reshape(B * T, H * D))
+
     @staticmethod
     def _extend_cache(cache, layer, k, v):
-        """Write the new keys/values at positions pos..pos+T-1 and return all cached ones as constants."""
+        """Write the new keys/values at positions pos..pos+T-1 and return all cached ones (pos+T of them).
+        Tensors come back as constants: the cache is for inference, no gradient flows into it."""
         from tinyllm.autograd.tensor import Tensor
         start, stop = cache.pos, cache.pos + k.shape[-2]
-        cache.k[layer, :, :, start:stop] = k.data
-        cache.v[layer, :, :, start:stop] = v.data
-        return Tensor(cache.k[layer, :, :, :stop]), Tensor(cache.v[layer, :, :, :stop])
+        is_tensor = isinstance(k, Tensor)
+        cache.k[layer, :, :, start:stop] = k.data if is_tensor else k
+        cache.v[layer, :, :, start:stop] = v.data if is_tensor else v
+        k_all, v_all = cache.k[layer, :, :, :stop], cache.v[layer, :, :, :stop]
+        return (Tensor(k_all), Tensor(v_all)) if is_tensor else (k_all, v_all)

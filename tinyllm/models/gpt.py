@@ -8,12 +8,16 @@
 The residual stream stays 2-D (B*T, C) between blocks, so every Linear is a single matmul; only attention
 reshapes to heads. Every trainable model exposes forward(idx) -> logits and loss(batch) -> scalar, which is all
 the trainer needs; new_cache() adds fast incremental decoding for the sampler.
+
+Under no_grad (sampling, evaluation) the same equations run on plain ndarrays (`forward_arrays`, calling the
+same kernels), because at one token per step the Tensor wrappers would cost more than the arithmetic.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 import tinyllm.functional as F
+from tinyllm.autograd.tensor import Tensor, is_grad_enabled
 from tinyllm.models.attention import ATTN_IMPLS, CausalSelfAttention, KVCache
 from tinyllm.nn import init
 from tinyllm.nn.layers import MLP, Dropout, Embedding, LayerNorm, Linear
@@ -71,6 +75,10 @@ class Block(Module):
         x = x + self.attn(self.ln_1(x), B, T, cache, layer)     # (B*T, C)
         return x + self.mlp(self.ln_2(x))
 
+    def forward_arrays(self, x, B, T, cache=None, layer=0):
+        x = x + self.attn.forward_arrays(self.ln_1.forward_arrays(x), B, T, cache, layer)
+        return x + self.mlp.forward_arrays(self.ln_2.forward_arrays(x))
+
 
 class GPT(Module):
     """The model. GPT(config, seed) draws its weights from `seed`; dropout masks come from a Generator seeded
@@ -101,8 +109,15 @@ class GPT(Module):
             raise ValueError(f"{what} must hold token ids in [0, {V}), got min {idx.min()} and max {idx.max()}")
         return idx
 
+    def _lean(self):
+        """True when forward may take the plain-array path: no graph recorded, no dropout, fused attention."""
+        return (not is_grad_enabled() and (not self.training or self.config.dropout == 0.0)
+                and self.config.attn_impl == "fused")
+
     def _logits2d(self, idx, cache=None):
         """idx (B, T) -> logits (B*T, V) for positions start..start+T-1 (start = cache.pos, or 0)."""
+        if self._lean():
+            return Tensor(self._logits2d_arrays(idx, cache))
         B, T = idx.shape
         start = 0 if cache is None else cache.pos
         x = self.wte(idx) + self.wpe(np.arange(start, start + T))            # (B, T, C) + (T, C)
@@ -112,6 +127,18 @@ class GPT(Module):
         x = self.ln_f(x)
         w_out = self.wte.weight.T if self.lm_head is None else self.lm_head.weight   # (C, V)
         return x @ w_out                                                       # (B*T, V)
+
+    def _logits2d_arrays(self, idx, cache=None):
+        """_logits2d on plain ndarrays calling the same kernels: what sampling and evaluation run under no_grad,
+        where Tensor bookkeeping would cost more than the arithmetic at one token per step (tested equal)."""
+        B, T = idx.shape
+        start = 0 if cache is None else cache.pos
+        x = self.wte.weight.data[idx] + self.wpe.weight.data[start:start + T]   # (B, T, C)
+        x = x.reshape(B * T, self.config.n_embd)
+        for layer, block in enumerate(self.blocks):
+            x = block.forward_arrays(x, B, T, cache, layer)
+        x = self.ln_f.forward_arrays(x)
+        return x @ (self.wte.weight.data.T if self.lm_head is None else self.lm_head.weight.data)   # (B*T, V)
 
     def forward(self, idx, cache=None):
         """idx (B, T) int -> logits Tensor (B, T, V).

@@ -3,10 +3,15 @@
 Every layer takes a numpy Generator `rng` for its initial weights (GPT-2 style, see init.py) and a float `dtype`.
 Without `rng` a layer draws from a Generator seeded 0, so results are reproducible; pass one Generator to all
 layers of a model to give each its own draw.
+
+Layers on the inference path also have `forward_arrays`: the same equation on plain ndarrays calling the same
+kernels, with no Tensor wrappers and no graph. A model uses it under no_grad to keep per-token decoding lean;
+tests check it equals forward().
 """
 import numpy as np
 
 import tinyllm.functional as F
+from tinyllm import kernels
 from tinyllm.nn import init
 from tinyllm.nn.module import Module, Parameter
 
@@ -51,6 +56,13 @@ class Linear(Module):
             y = (x.reshape(-1, self.in_features) @ self.weight).reshape(*lead, self.out_features)
         return y if self.bias is None else y + self.bias
 
+    def forward_arrays(self, x):
+        """x (N, in) ndarray -> (N, out) ndarray."""
+        y = x @ self.weight.data
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
 
 class Embedding(Module):
     """Row lookup: ids (...) int -> weight[ids] (..., dim). The gradient scatter-adds into the rows used."""
@@ -81,6 +93,10 @@ class LayerNorm(Module):
 
     def forward(self, x):
         return F.layer_norm(x, self.weight, self.bias, eps=self.eps)
+
+    def forward_arrays(self, x):
+        return kernels.layernorm_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
+                                         self.eps)[0]
 
 
 class RMSNorm(Module):
@@ -129,3 +145,7 @@ class MLP(Module):
 
     def forward(self, x):
         return self.drop(self.proj(F.gelu(self.fc(x))))               # (N, C) -> (N, 4C) -> (N, C)
+
+    def forward_arrays(self, x):
+        """Inference only: dropout is off."""
+        return self.proj.forward_arrays(kernels.gelu_forward(self.fc.forward_arrays(x), True))
