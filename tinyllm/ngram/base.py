@@ -146,6 +146,23 @@ class NGramModel:
         self._after_update(ids)
         return self
 
+    def use_counts(self, vocab, trie):
+        """Adopt counts made elsewhere (e.g. one trie shared by several smoothing methods); returns self."""
+        if trie.order != self.config.order or trie.vocab_size != vocab.size:
+            raise ValueError(f"trie has (order, V) = {(trie.order, trie.vocab_size)}, "
+                             f"model needs {(self.config.order, vocab.size)}")
+        self.vocab, self.trie = vocab, trie
+        self._prepare()
+        return self
+
+    def nbytes(self):
+        """Bytes held in NumPy arrays: the counts plus whatever `_prepare` derived from them."""
+        total = self.trie.nbytes() if self.trie is not None else 0
+        for value in vars(self).values():
+            for a in value if isinstance(value, list) else [value]:
+                total += a.nbytes if isinstance(a, np.ndarray) else 0
+        return total
+
     def _after_fit(self, ids):
         self._prepare()
 
@@ -206,7 +223,7 @@ class NGramModel:
 
     def unseen_context_share(self, ids):
         """Share of positions whose full (order-1)-token context never occurred, followed by a token, in training."""
-        n = self.context_length
+        n = self.config.order - 1
         if n == 0 or len(ids) <= n:
             return 0.0
         E = lookup(self.trie, ids)

@@ -34,6 +34,14 @@ class InfiniGram(ModifiedKneserNey):
         self.sa = build_suffix_array(self.data)
         self._prepare()
 
+    def use_counts(self, vocab, trie, data=None, sa=None):
+        """As NGramModel.use_counts, plus the training ids and (optionally) their already-built suffix array."""
+        if data is None:
+            raise ValueError("the infini-gram needs the training ids (data=...) beside the counts")
+        self.data = np.asarray(data).astype(np.uint8 if vocab.size <= 256 else np.int32)
+        self.sa = build_suffix_array(self.data) if sa is None else np.asarray(sa, np.int64)
+        return super().use_counts(vocab, trie)
+
     def _after_update(self, ids):
         self._after_fit(np.concatenate([self.data.astype(np.int64), ids]))
 

@@ -15,6 +15,7 @@ Its failure, made visible on purpose:
 """
 import json
 import math
+import sys
 
 import numpy as np
 
@@ -80,6 +81,10 @@ class NaiveNGram(NGramModel):
             return 0.0
         seq = bytes(np.asarray(ids).astype(np.uint8))
         return sum(seq[t - n:t] not in self.counts for t in range(n, len(seq))) / (len(seq) - n)
+
+    def nbytes(self):
+        """Approximate memory of the dictionaries (sys.getsizeof of dicts and keys; small ints are shared)."""
+        return sys.getsizeof(self.counts) + sum(sys.getsizeof(c) + sys.getsizeof(d) for c, d in self.counts.items())
 
     def n_entries(self):
         """(contexts, (context, token) pairs): the size of the two dictionary levels."""

@@ -1,0 +1,232 @@
+"""The n-gram lesson: how far do count models go, on the lecture's expression trees and on tiny Shakespeare?
+
+    python scripts/ngram_lesson.py                                   # everything (~5 minutes on one core)
+    python scripts/ngram_lesson.py --datasets=shakespeare --max_order=8 --methods=kn,mkn,infini
+    python scripts/ngram_lesson.py --quick=true                      # small data, orders 1..5: a smoke run
+
+For every dataset, method and order 1..max_order it fits on train and reports on val: cross-entropy (nats per
+token and bits per byte), the share of val contexts never seen in training, memory, train and query throughput;
+on expressions also the accuracy at predicting a closing parenthesis and the well-formedness of generated lines.
+One trie of counts per order is shared by all trie-based methods (the counts do not depend on the smoothing).
+Then it times the issue's targets (counting orders 1..8, suffix array, scoring speed, order-8 memory), prints
+tables, writes JSON and, if matplotlib is installed, a PNG plot.
+"""
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from tinyllm.datasets.expressions import ExpressionConfig, check_line, make_corpus
+from tinyllm.ngram import MODELS, Vocab, make_model
+from tinyllm.ngram.base import atomic_write
+from tinyllm.ngram.counts import count_ngrams
+from tinyllm.ngram.suffix_array import build_suffix_array
+from tinyllm.sampling.logits import SamplingConfig
+
+
+@dataclasses.dataclass
+class LessonConfig:
+    datasets: str = "expressions,shakespeare"
+    methods: str = "naive,addk,backoff,kn,mkn,infini"
+    max_order: int = 0              # 0 = 10 for expressions, 12 for Shakespeare (the issue's tables)
+    text: str = "data/tinyshakespeare.txt"
+    val_frac: float = 0.1           # nanoGPT's split: train = first 90% of the characters
+    n_lines: int = 20000            # expression lines for training (val gets a tenth, another seed)
+    max_depth: int = 5
+    gen_chars: int = 4000           # characters generated per model to judge well-formedness
+    paren_positions: int = 3000     # val positions (next char ')') used for the closing-paren accuracy
+    out: str = "ngram_lesson.json"
+    plot: str = "ngram_lesson.png"
+    quick: bool = False
+
+    def __post_init__(self):
+        unknown = set(self.methods.split(",")) - set(MODELS)
+        if unknown:
+            raise ValueError(f"--methods: unknown {sorted(unknown)}; choose from {sorted(MODELS)}")
+        if set(self.datasets.split(",")) - {"expressions", "shakespeare"}:
+            raise ValueError(f"--datasets must be a subset of expressions,shakespeare, got {self.datasets!r}")
+
+
+def parse_args(argv):
+    fields = {f.name: f for f in dataclasses.fields(LessonConfig)}
+    kw = {}
+    for arg in argv:
+        key, _, value = arg.lstrip("-").partition("=")
+        if arg in ("-h", "--help"):
+            print(__doc__ + "\noptions:\n" + "\n".join(f"  --{f.name}={f.default!r}" for f in fields.values()))
+            sys.exit(0)
+        if key not in fields:
+            import difflib
+            close = difflib.get_close_matches(key, fields, 1)
+            sys.exit(f"unknown option --{key}" + (f"; did you mean --{close[0]}?" if close else ""))
+        default = fields[key].default
+        kw[key] = value.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(value)
+    return LessonConfig(**kw)
+
+
+def load_data(name, cfg):
+    """(train text, val text, vocab kind): expressions are byte-level as in the lecture, Shakespeare char-level."""
+    if name == "expressions":
+        ecfg = ExpressionConfig(max_depth=cfg.max_depth)
+        n = 2000 if cfg.quick else cfg.n_lines
+        return make_corpus(n, ecfg, seed=1), make_corpus(n // 10, ecfg, seed=2), "bytes"
+    with open(cfg.text, encoding="utf-8") as f:
+        text = f.read()
+    if cfg.quick:
+        text = text[:200_000]
+    cut = int(len(text) * (1 - cfg.val_frac))
+    return text[:cut], text[cut:], "chars"
+
+
+def expression_metrics(model, train, val, cfg):
+    """Closing-paren accuracy on val, and the shares of valid / correctly valued lines in generated text."""
+    ids = model.vocab.encode(val)
+    close = model.vocab.encode(")")[0]
+    where = np.flatnonzero(ids == close)[:cfg.paren_positions]
+    n = min(model.context_length, 64)
+    hits = sum(int(np.argmax(model.prob(ids[max(0, t - n):t])) == close) for t in where)
+    prompt = train[:train.index("\n", 200) + 1]           # a context seen in training, ending a line
+    text = model.generate(prompt, cfg.gen_chars if not cfg.quick else 800, SamplingConfig(seed=0))
+    lines = text.split("\n")[:-1]                         # the last line may be cut by the length limit
+    status = [check_line(x) for x in lines if x]
+    valued = [s for x, s in zip(lines, status) if "=" in x and s in ("complete", "wrong_value")]
+    return {"paren_acc": hits / max(len(where), 1),
+            "valid": sum(s in ("complete", "prefix") for s in status) / max(len(status), 1),
+            "value_ok": sum(s == "complete" for s in valued) / max(len(valued), 1) if valued else float("nan")}
+
+
+def run_dataset(name, cfg, rows):
+    train, val, kind = load_data(name, cfg)
+    vocab = Vocab.from_text(train + val if kind == "chars" else "", kind)
+    train_ids, val_ids = vocab.encode(train), vocab.encode(val)
+    max_order = cfg.max_order or (10 if name == "expressions" else 12)
+    max_order = min(max_order, 5) if cfg.quick else max_order
+    methods = cfg.methods.split(",")
+    print(f"\n== {name}: {len(train):,} train / {len(val):,} val characters, {kind} vocabulary (V = {vocab.size}), "
+          f"orders 1..{max_order}, methods {methods}")
+    sa = None
+    if "infini" in methods:
+        t0 = time.perf_counter()
+        sa = build_suffix_array(train_ids)
+        print(f"   suffix array of {len(train_ids):,} tokens in {time.perf_counter() - t0:.2f} s")
+    for order in range(1, max_order + 1):
+        t0 = time.perf_counter()
+        trie = count_ngrams(train_ids, order, vocab.size)
+        count_s = time.perf_counter() - t0
+        for method in methods:
+            model = make_model(method, order=order, vocab=kind)
+            t0 = time.perf_counter()
+            if method == "naive":
+                model.vocab = vocab
+                model.fit(train_ids)
+            elif method == "infini":
+                model.use_counts(vocab, trie, data=train_ids, sa=sa)
+            else:
+                model.use_counts(vocab, trie)
+            fit_s = time.perf_counter() - t0 + (count_s if method != "naive" else 0.0)
+            t0 = time.perf_counter()
+            lp = model.score(val_ids)
+            score_s = time.perf_counter() - t0
+            nats = -float(np.mean(lp))
+            row = {"dataset": name, "method": method, "order": order, "nats": nats,
+                   "bpb": nats * len(val_ids) / math.log(2) / len(val.encode("utf-8")),
+                   "unseen": model.unseen_context_share(val_ids), "fit_s": fit_s,
+                   "train_tok_s": len(train_ids) / max(fit_s, 1e-9), "query_tok_s": len(val_ids) / max(score_s, 1e-9),
+                   "mb": model.nbytes() / 1e6}
+            if name == "expressions":
+                row.update(expression_metrics(model, train, val, cfg))
+            rows.append(row)
+            extra = (f" paren {100 * row['paren_acc']:5.1f}% valid {100 * row['valid']:5.1f}% "
+                     f"value {100 * row['value_ok']:5.1f}%" if name == "expressions" else "")
+            print(f"   order {order:2d} {method:8s} {nats:7.4f} nats/tok {row['bpb']:7.4f} bits/byte "
+                  f"unseen {100 * row['unseen']:5.1f}% fit {fit_s:6.2f}s query {row['query_tok_s']:>9,.0f} tok/s "
+                  f"{row['mb']:8.1f} MB{extra}", flush=True)
+
+
+def targets(cfg):
+    """The issue's speed and memory targets, on the Shakespeare training text (NumPy/Numba, one process)."""
+    with open(cfg.text, encoding="utf-8") as f:
+        text = f.read()
+    cut = int(len(text) * (1 - cfg.val_frac))
+    vocab = Vocab.from_text(text, "chars")
+    train, val = vocab.encode(text[:cut]), vocab.encode(text[cut:])
+    out = {}
+    t0 = time.perf_counter()
+    trie = count_ngrams(train, 8, vocab.size)
+    out["count_orders_1_8_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    build_suffix_array(train)
+    out["suffix_array_s"] = time.perf_counter() - t0
+    mkn8 = make_model("mkn", order=8).use_counts(vocab, trie)
+    out["mkn8_mb"] = mkn8.nbytes() / 1e6
+    mkn7 = make_model("mkn", order=7).use_counts(vocab, count_ngrams(train, 7, vocab.size))
+    t0 = time.perf_counter()
+    mkn7.score(val)
+    out["mkn7_score_chars_s"] = len(val) / (time.perf_counter() - t0)
+    print("\n== targets (Shakespeare train, 1,003,854 chars)")
+    for k, target in (("count_orders_1_8_s", "<= 3 s"), ("suffix_array_s", "<= 3 s"),
+                      ("mkn7_score_chars_s", ">= 300k chars/s"), ("mkn8_mb", "<= 100 MB")):
+        print(f"   {k:22s} {out[k]:>12,.2f}   target {target}")
+    return out
+
+
+def print_tables(rows):
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        sub = [r for r in rows if r["dataset"] == name]
+        methods = list(dict.fromkeys(r["method"] for r in sub))
+        print(f"\n{name}: val nats per token (unseen-context share of the order's full contexts)")
+        print("| order | " + " | ".join(methods) + " | unseen |")
+        print("|---" * (len(methods) + 2) + "|")
+        for order in sorted({r["order"] for r in sub}):
+            cells = {r["method"]: r for r in sub if r["order"] == order}
+            line = " | ".join(f"{cells[m]['nats']:.4f}" if m in cells else "" for m in methods)
+            unseen = next(iter(cells.values()))["unseen"]
+            print(f"| {order} | {line} | {100 * unseen:.1f}% |")
+        best = min(sub, key=lambda r: r["nats"])
+        print(f"best: {best['method']} order {best['order']}: {best['nats']:.4f} nats/token, "
+              f"{best['bpb']:.4f} bits/byte")
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib not installed: no plot; pip install matplotlib)")
+        return
+    names = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            sub = [r for r in rows if r["dataset"] == name and r["method"] == method and math.isfinite(r["nats"])]
+            ax.plot([r["order"] for r in sub], [r["nats"] for r in sub], marker="o", label=method)
+        ax.set(title=f"{name}: val cross-entropy", xlabel="order n", ylabel="nats per token")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=110)
+    os.replace(path + ".tmp.png", path)
+    print(f"wrote {path}")
+
+
+def main(argv):
+    cfg = parse_args(argv)
+    print(f"config: {cfg}")
+    rows = []
+    for name in cfg.datasets.split(","):
+        run_dataset(name, cfg, rows)
+    print_tables(rows)
+    result = {"config": dataclasses.asdict(cfg), "rows": rows,
+              "targets": targets(cfg) if not cfg.quick else {}}
+    atomic_write(cfg.out, lambda f: f.write(json.dumps(result, indent=1).encode("utf-8")))
+    print(f"wrote {cfg.out}")
+    plot(rows, cfg.plot)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
