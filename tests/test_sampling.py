@@ -38,6 +38,8 @@ def test_greedy_equals_argmax_of_full_recompute_with_and_without_cache():
             seq.append(int(np.argmax(model(np.array([seq[-16:]])).data[0, -1])))
     assert generate(model, prompt, 20, GREEDY, use_cache=False) == seq[3:]
     assert generate(model, prompt, 13, GREEDY, use_cache=True) == seq[3:16]   # equal while the text fits
+    model.train()
+    assert generate(model, prompt, 5, GREEDY) == seq[3:8] and model.training     # eval inside, mode restored
 
 
 def test_cache_and_recompute_sample_the_same_text_within_the_block():

@@ -101,7 +101,7 @@ class GPT(Module):
                                                               dtype=dtype)
 
     def _check_ids(self, idx, what="idx"):
-        idx = np.asarray(idx)
+        idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"{what} must be an integer array of shape (B, T), got {idx.dtype} {idx.shape}")
         V = self.config.vocab_size
@@ -173,7 +173,7 @@ class GPT(Module):
     def new_cache(self, batch, keep=None):
         """An empty KVCache for `batch` sequences; `keep` tokens survive a rebuild (default block_size // 2)."""
         c = self.config
-        return KVCache(c.n_layer, batch, c.n_head, c.n_embd // c.n_head, c.block_size, np.dtype(c.dtype), keep)
+        return KVCache(c.n_layer, batch, c.n_head, c.n_embd // c.n_head, c.block_size, self.wte.weight.dtype, keep)
 
     def loss(self, batch):
         """Mean next-token cross-entropy (nats) of batch = (x, y), both int arrays (B, T)."""
