@@ -251,3 +251,21 @@ def test_where_and_masked_fill(shape, seed):
     filled = F.masked_fill(a, cond, -np.inf).data
     assert np.all(np.isneginf(filled[cond])) and np.array_equal(filled[~cond], a[~cond])
     assert gradcheck(lambda s: F.masked_fill(s, cond, 0.0), a)
+
+
+@BACKENDS
+def test_empty_batches_flow_through_every_fused_op(backend):
+    """Zero rows (an empty batch) give empty outputs and empty gradients, never an error or NaN."""
+    with using(backend):
+        x = Tensor(np.zeros((0, 4)), requires_grad=True)
+        w = Tensor(np.ones(4), requires_grad=True)
+        q = Tensor(np.zeros((0, 2, 3, 4)), requires_grad=True)
+        outs = [F.softmax(x), F.log_softmax(x), F.layer_norm(x, w, w), F.gelu(x), x @ np.ones((4, 2)),
+                F.scaled_dot_product_attention(q, q, q, causal=True)]
+        for y in outs:
+            assert y.size == 0
+            y.sum().backward()
+        loss = F.cross_entropy(x, np.zeros(0, dtype=np.int64))
+        loss.backward()
+        assert loss.item() == 0.0 and x.grad.shape == (0, 4) and q.grad.shape == q.shape
+        np.testing.assert_array_equal(w.grad, 0.0)

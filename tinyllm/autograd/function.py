@@ -4,6 +4,8 @@ A subclass writes `forward(ctx, *arrays, **options) -> ndarray` and `backward(ct
 per positional input (None where no gradient is needed). `Function.apply` runs the forward on raw NumPy arrays and,
 when some input needs a gradient, records the node in the output Tensor so `Tensor.backward` can replay it.
 """
+import numpy as np
+
 from tinyllm.autograd import anomaly
 
 
@@ -57,13 +59,16 @@ class Function:
             raise ValueError(f"{cls.__name__} on inputs of shape {shapes}: {e}") from None
         if anomaly.enabled:
             anomaly.check_forward(cls.__name__, out, cls.allows_inf)
+        t = _new_tensor(Tensor)
+        t.data = out if type(out) is np.ndarray else np.asarray(out)  # NumPy reductions return scalars
+        t.grad, t._ctx, t.requires_grad = None, None, False
         if _GradMode.enabled:
-            needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+            needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
             if True in needs:
                 ctx.inputs, ctx.needs_input_grad = inputs, needs
-                ctx.parents = tuple(x for x, need in zip(inputs, needs) if need)
-                return Tensor._wrap(out, True, ctx)
-        return Tensor._wrap(out, False, None)
+                ctx.parents = tuple([x for x, need in zip(inputs, needs) if need])
+                t._ctx, t.requires_grad = ctx, True
+        return t
 
 
 def check_grad(fn, x, g):
@@ -78,3 +83,5 @@ def check_grad(fn, x, g):
 
 # tensor.py imports this module; importing Tensor last keeps either import order working.
 from tinyllm.autograd.tensor import Tensor, _GradMode  # noqa: E402
+
+_new_tensor = object.__new__  # op outputs skip Tensor.__init__'s checks: the data is already a valid ndarray

@@ -13,7 +13,7 @@ class Add(Function):
     """y = a + b."""
 
     def forward(self, a, b):
-        self.shapes = (np.shape(a), np.shape(b))
+        self.shapes = (a.shape, b.shape)
         return a + b
 
     def backward(self, grad):
@@ -25,7 +25,7 @@ class Sub(Function):
     """y = a - b."""
 
     def forward(self, a, b):
-        self.shapes = (np.shape(a), np.shape(b))
+        self.shapes = (a.shape, b.shape)
         return a - b
 
     def backward(self, grad):
@@ -43,8 +43,8 @@ class Mul(Function):
     def backward(self, grad):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        da = unbroadcast(grad * b, np.shape(a)) if need_a else None
-        db = unbroadcast(grad * a, np.shape(b)) if need_b else None
+        da = unbroadcast(grad * b, a.shape) if need_a else None
+        db = unbroadcast(grad * a, b.shape) if need_b else None
         return da, db
 
 
@@ -59,8 +59,8 @@ class Div(Function):
     def backward(self, grad):
         a, b, y = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        da = unbroadcast(grad / b, np.shape(a)) if need_a else None
-        db = unbroadcast(-grad * y / b, np.shape(b)) if need_b else None
+        da = unbroadcast(grad / b, a.shape) if need_a else None
+        db = unbroadcast(-grad * y / b, b.shape) if need_b else None
         return da, db
 
 
@@ -85,11 +85,11 @@ class Pow(Function):
     def backward(self, grad):
         x, p, y = self.saved_tensors
         need_x, need_p = self.needs_input_grad
-        dx = unbroadcast(grad * p * x ** (p - 1), np.shape(x)) if need_x else None
+        dx = unbroadcast(grad * p * x ** (p - 1), x.shape) if need_x else None
         dp = None
         if need_p:
             with np.errstate(divide="ignore", invalid="ignore"):
-                dp = unbroadcast(grad * y * np.log(x), np.shape(p))
+                dp = unbroadcast(grad * y * np.log(x), p.shape)
         return dx, dp
 
 
@@ -187,7 +187,7 @@ class Where(Function):
 
     def forward(self, cond, a, b):
         self.cond = cond
-        self.shapes = (np.shape(a), np.shape(b))
+        self.shapes = (a.shape, b.shape)
         return np.where(cond, a, b)
 
     def backward(self, grad):
