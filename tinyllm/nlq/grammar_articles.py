@@ -1,0 +1,211 @@
+"""Filter clauses for the `articles` index, each drawn from one real paper so the conjunction matches it.
+
+Every function takes (rng, doc, values) and returns a templates.Clause, or None when the paper offers nothing
+suitable (e.g. no usable title word). Wording conventions, shared with the hand-written test set:
+"by X" means the first author (`author`); "co-authored by X" / "with X among the authors" means `authors`.
+"""
+import datetime as dt
+
+from . import dates
+from .templates import Clause
+from .values import phrases, words
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+PD = "publication_date"
+
+
+def author(rng, doc, values):
+    a = doc["author"]
+    return Clause("author", {"term": {"author": a}}, "filter",
+                  [f"by {a}", f"first-authored by {a}", f"whose first author is {a}", f"with {a} as first author",
+                   f"written by {a}", f"from {a}", f"where {a} is the main author"],
+                  terse=[f"author {a}", f"author:{a}", a])
+
+
+def coauthor(rng, doc, values):
+    a = rng.choice(doc["authors"][1:] or doc["authors"])
+    return Clause("coauthor", {"term": {"authors": a}}, "filter",
+                  [f"co-authored by {a}", f"with {a} among the authors", f"involving {a}",
+                   f"that list {a} as an author", f"with {a} on the author list", f"where {a} is a co-author"],
+                  terse=[f"coauthor {a}", f"authors:{a}"])
+
+
+def two_coauthors(rng, doc, values):
+    if len(doc["authors"]) < 2:
+        return None
+    a, b = rng.sample(doc["authors"], 2)
+    dsl = {"bool": {"filter": [{"term": {"authors": a}}, {"term": {"authors": b}}]}}
+    return Clause("coauthor_pair", dsl, "filter",
+                  [f"co-authored by both {a} and {b}", f"written together by {a} and {b}",
+                   f"where {a} and {b} are both authors", f"with {a} and {b} on the author list"],
+                  terse=[f"{a} + {b}", f"authors:{a} authors:{b}"])
+
+
+def category(rng, doc, values):
+    c = rng.choice(doc["categories"])
+    return Clause("category", {"term": {"categories": c}}, "filter",
+                  [f"in {c}", f"tagged {c}", f"in the {c} category", f"listed under {c}", f"with category {c}"],
+                  pre=[c], terse=[c, f"category {c}"])
+
+
+def category_name(rng, doc, values):
+    n = rng.choice(doc["category_names"])
+    low = n.lower() if n.lower() != n else n
+    return Clause("category_name", {"term": {"category_names": n}}, "filter",
+                  [f"in {n}", f"in the {n} category", f"filed under {n}", f"from the {n} area",
+                   f"categorised as {n}"],
+                  pre=[low, n], terse=[n, f"category: {n}"])
+
+
+def either_category(rng, doc, values):
+    c = rng.choice(doc["categories"])
+    others = [v for v in values.values("categories")[:25] if v != c]
+    d = rng.choice(others)
+    pair = sorted([c, d])
+    return Clause("category_or", {"terms": {"categories": pair}}, "filter",
+                  [f"in {pair[0]} or {pair[1]}", f"in either {pair[0]} or {pair[1]}",
+                   f"tagged {pair[0]} or {pair[1]}"], terse=[f"{pair[0]} OR {pair[1]}"])
+
+
+def title_word(rng, doc, values):
+    ws = words(doc["title"], min_len=5)
+    if not ws:
+        return None
+    w = rng.choice(ws)
+    return Clause("title_word", {"match": {"title": w}}, "must",
+                  [f"with {w} in the title", f"whose title mentions {w}", f"titled with the word {w}",
+                   f"with '{w}' in their titles", f"that have {w} in the title"],
+                  terse=[f"title:{w}", f"{w} in title"], text_field="title")
+
+
+def title_words_and(rng, doc, values):
+    ws = sorted(set(words(doc["title"], min_len=5)))
+    if len(ws) < 2:
+        return None
+    a, b = rng.sample(ws, 2)
+    return Clause("title_words_and", {"match": {"title": {"query": f"{a} {b}", "operator": "and"}}}, "must",
+                  [f"whose titles contain both {a} and {b}", f"with {a} and {b} in the title",
+                   f"with both '{a}' and '{b}' in the title"], terse=[f"title:{a}+{b}"], text_field="title")
+
+
+def title_phrase(rng, doc, values):
+    ps = phrases(doc["title"], n=rng.choice([2, 2, 3]))
+    if not ps:
+        return None
+    p = rng.choice(ps)
+    return Clause("title_phrase", {"match_phrase": {"title": p}}, "must",
+                  [f'with the phrase "{p}" in the title', f'whose title contains "{p}"', f'titled "...{p}..."',
+                   f'with "{p}" in the title'], terse=[f'title:"{p}"'], text_field="title")
+
+
+def abstract_word(rng, doc, values):
+    ws = words(doc["abstract"], min_len=6)
+    if not ws:
+        return None
+    w = rng.choice(ws)
+    return Clause("abstract_word", {"match": {"abstract": w}}, "must",
+                  [f"about {w}", f"mentioning {w}", f"that discuss {w}", f"whose abstract mentions {w}",
+                   f"with {w} in the abstract"], terse=[w, f"abstract:{w}"], text_field="abstract")
+
+
+def abstract_phrase(rng, doc, values):
+    ps = phrases(doc["abstract"], n=2)
+    if not ps:
+        return None
+    p = rng.choice(ps)
+    return Clause("abstract_phrase", {"match_phrase": {"abstract": p}}, "must",
+                  [f'about "{p}"', f'that mention "{p}" in the abstract', f'whose abstract has the phrase "{p}"',
+                   f'discussing "{p}"'], terse=[f'"{p}"'], text_field="abstract")
+
+
+def _nice(day):
+    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
+
+
+def date_absolute(rng, doc, values):
+    day = dt.date.fromisoformat(doc[PD])
+    pick = rng.choice(["day", "month", "month", "year", "after", "before", "between"])
+    if pick == "day":
+        return Clause("date_day", {"term": {PD: doc[PD]}}, "filter",
+                      [f"published on {doc[PD]}", f"from {_nice(day)}", f"listed on {_nice(day)}"], terse=[doc[PD]])
+    if pick == "month":
+        start = day.replace(day=1)
+        end = (start + dt.timedelta(days=32)).replace(day=1)
+        m = f"{MONTHS[day.month - 1]} {day.year}"
+        return Clause("date_month", {"range": {PD: {"gte": start.isoformat(), "lt": end.isoformat()}}}, "filter",
+                      [f"from {m}", f"published in {m}", f"in {m}", f"in {day:%Y-%m}"], terse=[m, f"{day:%Y-%m}"])
+    if pick == "year":
+        y = day.year
+        return Clause("date_year", {"range": {PD: {"gte": f"{y}-01-01", "lt": f"{y + 1}-01-01"}}}, "filter",
+                      [f"from {y}", f"published in {y}", f"in {y}"], terse=[str(y)])
+    if pick == "after":
+        cut = day - dt.timedelta(days=rng.randint(1, 120))
+        return Clause("date_after", {"range": {PD: {"gt": cut.isoformat()}}}, "filter",
+                      [f"published after {_nice(cut)}", f"after {cut.isoformat()}", f"newer than {cut.isoformat()}"],
+                      terse=[f"after {cut.isoformat()}"])
+    if pick == "before":
+        cut = day + dt.timedelta(days=rng.randint(1, 120))
+        return Clause("date_before", {"range": {PD: {"lt": cut.isoformat()}}}, "filter",
+                      [f"published before {_nice(cut)}", f"before {cut.isoformat()}", f"older than {cut.isoformat()}"],
+                      terse=[f"before {cut.isoformat()}"])
+    lo = day - dt.timedelta(days=rng.randint(0, 20))
+    hi = day + dt.timedelta(days=rng.randint(0, 20))
+    return Clause("date_between", {"range": {PD: {"gte": lo.isoformat(), "lte": hi.isoformat()}}}, "filter",
+                  [f"published between {_nice(lo)} and {_nice(hi)}", f"from {lo.isoformat()} to {hi.isoformat()}",
+                   f"between {lo.isoformat()} and {hi.isoformat()} inclusive"], terse=[f"{lo.isoformat()}..{hi.isoformat()}"])
+
+
+def date_relative(rng, doc, values):
+    """A relative phrase (dates.PHRASES) whose window, under the frozen clock, contains this paper's date."""
+    fitting = [p for p in dates.PHRASES if dates.contains(dates.compile_phrase(p), doc[PD], dates.DATA_NOW)]
+    if not fitting:
+        return None
+    p = rng.choice(fitting)
+    window = dates.compile_phrase(p)
+    return Clause("date_relative", window.range_clause(PD), "filter", relative_wordings(p), terse=[p],
+                  extra={"now": dates.DATA_NOW})
+
+
+def relative_wordings(p):
+    """How people attach a date phrase to a noun: 'from last month', 'published in the past 30 days', ..."""
+    if dates.parse_phrase(p)[0] == "past":
+        core = p.removeprefix("in the ").removeprefix("the ")
+        return [f"from the {core}", f"published in the {core}", f"in the {core}", f"over the {core}"]
+    return [f"from {p}", f"published {p}", f"that appeared {p}"]
+
+
+def not_category(rng, doc, values):
+    options = [c for c in values.values("categories")[:30] if c not in doc["categories"]]
+    if not options:
+        return None
+    c = rng.choice(options)
+    return Clause("not_category", {"term": {"categories": c}}, "must_not",
+                  [f"not in {c}", f"excluding {c}", f"but not tagged {c}", f"outside {c}"], terse=[f"-{c}", f"NOT {c}"])
+
+
+def not_author(rng, doc, values):
+    options = [a for a in values.values("authors")[:60] if a not in doc["authors"]]
+    if not options:
+        return None
+    a = rng.choice(options)
+    return Clause("not_coauthor", {"term": {"authors": a}}, "must_not",
+                  [f"without {a} as an author", f"excluding papers involving {a}", f"not co-authored by {a}"],
+                  terse=[f"-{a}"])
+
+
+def not_title_word(rng, doc, values):
+    present = set(words(doc["title"]))
+    options = [w for w in ("survey", "benchmark", "dataset", "diffusion", "reasoning", "agents", "video", "graph",
+                           "medical", "robust", "efficient", "multimodal") if w not in present]
+    w = rng.choice(options)
+    return Clause("not_title_word", {"match": {"title": w}}, "must_not",
+                  [f"without {w} in the title", f"whose title does not mention {w}", f"excluding titles with {w}"],
+                  terse=[f"-title:{w}"])
+
+
+POSITIVE = [(author, 3), (coauthor, 3), (two_coauthors, 1), (category, 3), (category_name, 3), (either_category, 1),
+            (title_word, 3), (title_words_and, 1), (title_phrase, 2), (abstract_word, 2), (abstract_phrase, 2),
+            (date_absolute, 3), (date_relative, 3)]
+NEGATIVE = [(not_category, 2), (not_author, 1), (not_title_word, 1)]
+TEXT = [title_word, title_words_and, title_phrase, abstract_word, abstract_phrase]

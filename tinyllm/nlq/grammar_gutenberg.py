@@ -1,0 +1,147 @@
+"""Filter clauses for the `gutenberg` index, each drawn from one real passage so the conjunction matches it.
+
+Same contract as grammar_articles: (rng, doc, values) -> templates.Clause or None. Book titles are named in full
+(`title.keyword` term) or by their short form ("Moby-Dick" for "Moby-Dick; or, The Whale"), which compiles to the
+book's `book_id`, since a keyword term needs the exact stored title.
+"""
+import datetime as dt
+
+from . import dates
+from .grammar_articles import relative_wordings
+from .templates import Clause
+from .values import names, phrases, words
+
+PD = "publication_date"
+
+
+def short_title(title):
+    """'Moby-Dick; or, The Whale' -> 'Moby-Dick'; 'Jane Eyre: An Autobiography' -> 'Jane Eyre'."""
+    for sep in (";", ":", ","):
+        if sep in title:
+            return title.split(sep)[0].strip()
+    return title
+
+
+def author(rng, doc, values):
+    a = doc["author"]
+    return Clause("author", {"term": {"author": a}}, "filter",
+                  [f"by {a}", f"from {a}", f"written by {a}", f"from {a}'s books", f"in the works of {a}"],
+                  pre=[f"{a}"], terse=[a, f"author:{a}", f"{a} books"])
+
+
+def title(rng, doc, values):
+    t = doc["title"]
+    s = short_title(t)
+    if s != t and rng.random() < 0.5:
+        return Clause("book_short", {"term": {"book_id": doc["book_id"]}}, "filter",
+                      [f"from {s}", f"in {s}", f"of {s}", f"from the book {s}"], pre=[s], terse=[s])
+    return Clause("title", {"term": {"title.keyword": t}}, "filter",
+                  [f"from {t}", f"in {t}", f"of {t}", f"from the book {t}", f'from "{t}"'], pre=[t],
+                  terse=[t, f"title:{t}"])
+
+
+def book_id(rng, doc, values):
+    b = doc["book_id"]
+    return Clause("book_id", {"term": {"book_id": b}}, "filter",
+                  [f"from book {b}", f"of gutenberg book #{b}", f"in book id {b}", f"from ebook {b}"],
+                  terse=[f"book {b}", f"book_id:{b}"])
+
+
+def content_word(rng, doc, values):
+    pool = names(doc["content"]) or words(doc["content"], min_len=6)
+    if not pool:
+        return None
+    w = rng.choice(pool)
+    return Clause("content_word", {"match": {"content": w}}, "must",
+                  [f"mentioning {w}", f"about {w}", f"that mention {w}", f"where {w} appears",
+                   f"containing the word {w}", f"that talk about {w}"], terse=[w], text_field="content")
+
+
+def content_words_and(rng, doc, values):
+    pool = sorted(set(words(doc["content"], min_len=6)))
+    if len(pool) < 2:
+        return None
+    a, b = rng.sample(pool, 2)
+    return Clause("content_words_and", {"match": {"content": {"query": f"{a} {b}", "operator": "and"}}}, "must",
+                  [f"mentioning both {a} and {b}", f"that contain {a} and {b}", f"with both '{a}' and '{b}'"],
+                  terse=[f"{a} AND {b}"], text_field="content")
+
+
+def content_phrase(rng, doc, values):
+    ps = phrases(doc["content"], n=rng.choice([2, 3, 3]))
+    if not ps:
+        return None
+    p = rng.choice(ps)
+    return Clause("content_phrase", {"match_phrase": {"content": p}}, "must",
+                  [f'with the phrase "{p}"', f'containing "{p}"', f'where the text says "{p}"',
+                   f'that include the words "{p}"', f'quoting "{p}"'], terse=[f'"{p}"'], text_field="content")
+
+
+def date_absolute(rng, doc, values):
+    y = int(doc[PD][:4])
+    pick = rng.choice(["year", "decade", "century", "before", "after"])
+    if pick == "year":
+        return Clause("pub_year", {"range": {PD: {"gte": f"{y:04d}-01-01", "lt": f"{y + 1:04d}-01-01"}}}, "filter",
+                      [f"published in {y}", f"from books first published in {y}", f"from {y}"], terse=[str(y)])
+    if pick == "decade":
+        d = y - y % 10
+        return Clause("pub_decade", {"range": {PD: {"gte": f"{d:04d}-01-01", "lt": f"{d + 10:04d}-01-01"}}}, "filter",
+                      [f"from the {d}s", f"published in the {d}s", f"from works of the {d}s"], terse=[f"{d}s"])
+    if pick == "century":
+        c = y - y % 100
+        return Clause("pub_century", {"range": {PD: {"gte": f"{c:04d}-01-01", "lt": f"{c + 100:04d}-01-01"}}}, "filter",
+                      [f"from the {c}s", f"published in the {c}s", f"from books of the {c}s"], terse=[f"{c}s"])
+    if pick == "before":
+        cut = y + rng.randint(1, 60)
+        return Clause("pub_before", {"range": {PD: {"lt": f"{cut:04d}-01-01"}}}, "filter",
+                      [f"published before {cut}", f"from books older than {cut}", f"written before {cut}"],
+                      terse=[f"before {cut}"])
+    cut = y - rng.randint(1, 60)
+    return Clause("pub_after", {"range": {PD: {"gt": f"{cut:04d}-12-31"}}}, "filter",
+                  [f"published after {cut}", f"from books newer than {cut}", f"written after {cut}"],
+                  terse=[f"after {cut}"])
+
+
+def date_relative(rng, doc, values):
+    """'published in the last 150 years' under the frozen clock (dates.DATA_NOW)."""
+    now = dt.date.fromisoformat(dates.DATA_NOW)
+    age = now.year - int(doc[PD][:4])
+    n = age + rng.randint(1, 40)
+    phrase = f"past {n} years"
+    window = dates.compile_phrase(phrase)
+    if not dates.contains(window, doc[PD], now):
+        return None
+    return Clause("date_relative", window.range_clause(PD), "filter", relative_wordings(phrase),
+                  terse=[f"last {n} years"], extra={"now": dates.DATA_NOW})
+
+
+def not_author(rng, doc, values):
+    a = rng.choice([v for v in values.values("author") if v != doc["author"]])
+    return Clause("not_author", {"term": {"author": a}}, "must_not",
+                  [f"not by {a}", f"excluding {a}", f"except {a}'s", f"other than {a}'s"], terse=[f"-{a}"])
+
+
+def not_book(rng, doc, values):
+    books = values.extra["books"]
+    b = rng.choice([k for k in sorted(books) if k != doc["book_id"]])
+    t = books[b]["title"]
+    return Clause("not_book", {"term": {"title.keyword": t}}, "must_not",
+                  [f"not from {t}", f"outside {t}", f"excluding {t}"], terse=[f"-{t}"])
+
+
+def not_word(rng, doc, values):
+    present = set(words(doc["content"], min_len=3))
+    options = [w for w in ("love", "death", "money", "church", "king", "sea", "war", "night", "letter", "god",
+                           "father", "mother", "house", "horse") if w not in present]
+    if not options:
+        return None
+    w = rng.choice(options)
+    return Clause("not_word", {"match": {"content": w}}, "must_not",
+                  [f"that do not mention {w}", f"without the word {w}", f"not mentioning {w}"], terse=[f"-{w}"])
+
+
+POSITIVE = [(author, 3), (title, 3), (book_id, 1), (content_word, 3), (content_words_and, 1), (content_phrase, 3),
+            (date_absolute, 2), (date_relative, 1)]
+NEGATIVE = [(not_author, 1), (not_book, 1), (not_word, 1)]
+TEXT = [content_word, content_words_and, content_phrase]
+BOOK = [title, book_id]

@@ -1,0 +1,306 @@
+"""The template teacher: a grammar over each index's schema and real values -> (question, query, intent) candidates.
+
+For each candidate it picks an intent (search, count, top-k, group-by, ...), one real document, one to three
+filters drawn from that document (grammar_articles / grammar_gutenberg), and a head that wraps them; the
+question is rendered in one of many phrasings (full question, command, terse keywords). Deterministic given
+the seed and the values. Candidates are unverified: distill.py validates and executes each one.
+"""
+import random
+
+from . import grammar_articles as GA
+from . import grammar_gutenberg as GG
+from . import templates as T
+from .examples import Example
+from .values import load_values
+
+NOUNS = {"articles": ["papers", "articles", "preprints", "arXiv papers", "publications"],
+         "gutenberg": ["passages", "excerpts", "book passages", "sections", "text passages"]}
+# field -> (plural noun, singular noun) for group-by and distinct-count heads
+GROUP_FIELDS = {"articles": {"author": ("first authors", "first author"), "authors": ("authors", "author"),
+                             "categories": ("categories", "category"),
+                             "category_names": ("subject areas", "subject area")},
+                "gutenberg": {"author": ("authors", "author"), "title.keyword": ("books", "book")}}
+CARD_FIELDS = {"articles": {"author": "first authors", "authors": "authors", "categories": "categories"},
+               "gutenberg": {"author": "authors", "title.keyword": "books", "book_id": "book ids"}}
+SOURCE_FIELDS = {"articles": [(["title"], "titles"), (["title", "publication_date"], "titles and dates"),
+                              (["arxiv_id", "title"], "ids and titles"), (["authors"], "author lists")],
+                 "gutenberg": [(["title", "passage"], "titles and passage numbers"), (["title"], "book titles"),
+                               (["author", "title"], "authors and titles")]}
+INTENTS = {"search": 6, "count": 3, "topk_date": 2, "pagination": 1, "group_by": 2, "time_buckets": 1,
+           "distinct_count": 1, "metric": 1, "top_per_group": 0.5, "highlight": 0.7, "source_filter": 0.7,
+           "any_field": 0.7, "fuzzy_match": 0.4, "passage_range": 1.5, "no_results": 0.2}
+
+
+def _weighted(rng, pairs):
+    items, weights = zip(*pairs)
+    return rng.choices(items, weights=weights, k=1)[0]
+
+
+def _group(kind):
+    """Clause kinds that should not appear twice in one question (two date filters, a title and a book id)."""
+    if kind.startswith(("date", "pub")):
+        return "date"
+    return "book" if kind in ("title", "book_short", "book_id") else kind
+
+
+class TemplateTeacher:
+    """Generates candidate Examples for both indexes from `values` ({index: IndexValues}); seeded."""
+
+    def __init__(self, values, seed=0, indexes=("articles", "gutenberg")):
+        self.values, self.rng, self.indexes = values, random.Random(seed), tuple(indexes)
+        for index in self.indexes:
+            if index not in values:
+                raise ValueError(f"values: no IndexValues for index {index!r}")
+
+    @classmethod
+    def from_backend(cls, backend, seed=0, indexes=("articles", "gutenberg")):
+        return cls({i: load_values(backend, i, seed=seed) for i in indexes}, seed=seed, indexes=indexes)
+
+    def generate(self, n):
+        """Yield up to n candidates (a grammar branch that finds nothing suitable in its document is skipped)."""
+        made = attempts = 0
+        while made < n and attempts < 20 * n + 100:
+            attempts += 1
+            ex = self.one()
+            if ex is not None:
+                made += 1
+                yield ex
+
+    def one(self):
+        rng = self.rng
+        index = rng.choice(self.indexes)
+        intents = [(k, w) for k, w in INTENTS.items() if not (k == "passage_range" and index != "gutenberg")]
+        intent = _weighted(rng, intents)
+        return getattr(self, "_" + intent)(rng, index, self.values[index])
+
+    # ------------------------------------------------------------ filters
+    def _filters(self, rng, index, v, doc, lo, hi, negate=0.25):
+        g = GA if index == "articles" else GG
+        want = rng.choice([k for k in range(lo, hi + 1) for _ in range(4 - k)])  # fewer filters are likelier
+        clauses, kinds = [], set()
+        for _ in range(4 * want + 2):
+            if len(clauses) >= want:
+                break
+            c = _weighted(rng, g.POSITIVE)(rng, doc, v)
+            if c is not None and _group(c.kind) not in kinds:
+                clauses.append(c)
+                kinds.add(_group(c.kind))
+        if clauses and rng.random() < negate:
+            c = _weighted(rng, g.NEGATIVE)(rng, doc, v)
+            if c is not None:
+                clauses.append(c)
+        return clauses
+
+    def _example(self, index, question, body, intent, compare, clauses, **extra):
+        merged = T.merge_extra(clauses)
+        merged.update(extra)
+        return Example(question=question, index=index, query=body, intent=intent, compare=compare,
+                       teacher="template", extra=merged)
+
+    def _np(self, rng, index, clauses, terse_ok=True):
+        noun = rng.choice(NOUNS[index])
+        if terse_ok and clauses and rng.random() < 0.12:
+            return T.terse_phrase(rng, noun, clauses), True
+        return T.noun_phrase(rng, noun, clauses), False
+
+    # ------------------------------------------------------------ heads
+    def _search(self, rng, index, v):
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 1, 3)
+        if not clauses:
+            return None
+        np_, terse = self._np(rng, index, clauses)
+        q = np_ if terse else T.say(rng, T.SEARCH_FORMS, np=np_)
+        return self._example(index, q, T.search_body(T.assemble(clauses)), T.search_intent(clauses), "set", clauses)
+
+    def _count(self, rng, index, v):
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0 if rng.random() < 0.05 else 1, 2)
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        q = T.say(rng, T.COUNT_FORMS, np=np_)
+        return self._example(index, q, T.count_body(T.assemble(clauses)), "count", "count", clauses)
+
+    def _topk_date(self, rng, index, v):
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 2)
+        k = rng.choice([1, 2, 3, 5, 5, 10, 10, 20])
+        newest = rng.random() < 0.6
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        if k == 1:
+            q = T.say(rng, T.SINGLE_NEWEST_FORMS if newest else T.SINGLE_OLDEST_FORMS, np=np_)
+        else:
+            q = T.say(rng, T.NEWEST_FORMS if newest else T.OLDEST_FORMS, np=np_, k=k)
+        body = T.sorted_body(T.assemble(clauses), k, "publication_date", "desc" if newest else "asc")
+        return self._example(index, q, body, "topk_date", "topk", clauses)
+
+    def _pagination(self, rng, index, v):
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 1)
+        k, p = rng.choice([5, 10, 10, 20]), rng.randint(2, 4)
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        q = T.say(rng, T.PAGE_FORMS, np=np_, k=k, p=p, a=(p - 1) * k + 1, b=p * k)
+        body = T.sorted_body(T.assemble(clauses), k, "publication_date", "desc", start=(p - 1) * k)
+        return self._example(index, q, body, "pagination", "topk", clauses)
+
+    def _group_by(self, rng, index, v):
+        fld, (what, one) = rng.choice(sorted(GROUP_FIELDS[index].items()))
+        clauses = [c for c in self._filters(rng, index, v, rng.choice(v.docs), 0, 2)
+                   if fld not in str(c.dsl)]
+        k = rng.choice([3, 5, 5, 10, 10, 20])
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        q = T.say(rng, T.GROUP_FORMS, np=np_, what=what, one=one, k=k)
+        body = T.agg_body(T.assemble(clauses), "by_" + fld.split(".")[0], {"terms": {"field": fld, "size": k}})
+        return self._example(index, q, body, "group_by", "aggs", clauses)
+
+    def _time_buckets(self, rng, index, v):
+        unit = rng.choice(["month", "month", "week", "year"]) if index == "articles" else "year"
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 2)
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        adv = {"month": "monthly", "week": "weekly", "year": "yearly"}[unit]
+        q = T.say(rng, T.HIST_FORMS, np=np_, unit=unit, adv=adv)
+        spec = {"date_histogram": {"field": "publication_date", "calendar_interval": unit, "min_doc_count": 1}}
+        return self._example(index, q, T.agg_body(T.assemble(clauses), "per_" + unit, spec), "time_buckets", "aggs",
+                             clauses)
+
+    def _distinct_count(self, rng, index, v):
+        fld, what = rng.choice(sorted(CARD_FIELDS[index].items()))
+        clauses = [c for c in self._filters(rng, index, v, rng.choice(v.docs), 0, 2) if fld not in str(c.dsl)]
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        q = T.say(rng, T.CARD_FORMS, np=np_, what=what)
+        body = T.agg_body(T.assemble(clauses), "distinct", {"cardinality": {"field": fld}})
+        return self._example(index, q, body, "distinct_count", "aggs", clauses)
+
+    def _metric(self, rng, index, v):
+        doc = rng.choice(v.docs)
+        if index == "gutenberg" and rng.random() < 0.4:
+            clause = GG.title(rng, doc, v)
+            name = GG.short_title(doc["title"])
+            q = T.say(rng, ["how many passages does {b} have?", "last passage number of {b}",
+                            "highest passage number in {b}", "how long is {b} in passages?",
+                            "what is the final passage of {b}?"], b=name)
+            body = T.agg_body(clause.dsl, "last_passage", {"max": {"field": "passage"}})
+            return self._example(index, q, body, "metric", "aggs", [clause])
+        clauses = self._filters(rng, index, v, doc, 0, 2)
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        op = rng.choice(["min", "max"])
+        q = T.say(rng, T.MIN_FORMS if op == "min" else T.MAX_FORMS, np=np_)
+        body = T.agg_body(T.assemble(clauses), "earliest" if op == "min" else "latest",
+                          {op: {"field": "publication_date"}})
+        return self._example(index, q, body, "metric", "aggs", clauses)
+
+    def _top_per_group(self, rng, index, v):
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 1)
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        if index == "articles":
+            fld, one = rng.choice([("categories", "category"), ("category_names", "subject area")])
+            sort = [{"publication_date": {"order": "desc"}}, {"arxiv_id": {"order": "asc"}}]
+            forms = ["newest of the {np} in each {one}", "latest {np} per {one}", "most recent {np} for every {one}"]
+            src = ["title"]
+        else:
+            fld, one = "title.keyword", "book"
+            sort = [{"passage": {"order": "asc"}}]
+            forms = ["first of the {np} in each {one}", "opening {np} per {one}", "earliest {np} in every {one}"]
+            src = ["passage"]
+        k = rng.choice([3, 5, 10])
+        q = T.say(rng, forms, np=np_, one=one)
+        spec = {"terms": {"field": fld, "size": k},
+                "aggs": {"top": {"top_hits": {"size": 1, "sort": sort, "_source": src}}}}
+        return self._example(index, q, T.agg_body(T.assemble(clauses), "groups", spec), "top_per_group", "aggs",
+                             clauses)
+
+    def _highlight(self, rng, index, v):
+        g = GA if index == "articles" else GG
+        doc = rng.choice(v.docs)
+        text = rng.choice(g.TEXT)(rng, doc, v)
+        if text is None:
+            return None
+        clauses = [text] + self._filters(rng, index, v, doc, 0, 1, negate=0)
+        clauses = [c for i, c in enumerate(clauses) if c.kind not in {d.kind for d in clauses[:i]}]
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        q = T.say(rng, T.HIGHLIGHT_FORMS, np=np_, field=text.text_field)
+        body = T.search_body(T.assemble(clauses))
+        body["highlight"] = {"fields": {text.text_field: {}}}
+        return self._example(index, q, body, "highlight", "set", clauses)
+
+    def _source_filter(self, rng, index, v):
+        clauses = self._filters(rng, index, v, rng.choice(v.docs), 1, 2)
+        if not clauses:
+            return None
+        src, said = rng.choice(SOURCE_FIELDS[index])
+        np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        body = T.search_body(T.assemble(clauses))
+        body["_source"] = list(src)
+        return self._example(index, T.say(rng, T.SOURCE_FORMS, np=np_, fields=said), body, "source_filter", "set",
+                             clauses)
+
+    def _any_field(self, rng, index, v):
+        g = GA if index == "articles" else GG
+        doc = rng.choice(v.docs)
+        text = rng.choice(g.TEXT)(rng, doc, v)
+        if text is None or text.kind.endswith("_and"):
+            return None
+        value = next(iter(next(iter(text.dsl.values())).values()))
+        fields = ["title", "abstract"] if index == "articles" else ["title", "content"]
+        mm = {"query": value, "fields": fields}
+        if "phrase" in text.kind:
+            mm["type"] = "phrase"
+            value = f'"{value}"'
+        q = T.say(rng, ["anything about {w}", "{w}", "search everything for {w}", "anything mentioning {w}",
+                        "find {w} anywhere", "whatever matches {w}"], w=value)
+        return self._example(index, q, {"query": {"multi_match": mm}}, "any_field", "set", [])
+
+    def _fuzzy_match(self, rng, index, v):
+        doc = rng.choice(v.docs)
+        field = "title" if index == "articles" else "content"
+        pool = [w for w in (GA.words(doc[field], min_len=7)) if w.isalpha()]
+        if not pool:
+            return None
+        w = rng.choice(pool)
+        i = rng.randrange(1, len(w) - 2)
+        typo = w[:i] + w[i + 1] + w[i] + w[i + 2:] if rng.random() < 0.5 else w[:i] + w[i + 1:]
+        if typo == w:
+            return None
+        q = T.say(rng, ["something like '{t}' in the {f} (spelling may be off)", "{f} similar to {t}",
+                        "fuzzy match {t} in the {f}", "I think the {f} says {t}, not sure of the spelling"],
+                  t=typo, f=field)
+        body = {"query": {"match": {field: {"query": typo, "fuzziness": "AUTO"}}}}
+        return self._example(index, q, body, "fuzzy_match", "set", [])
+
+    def _passage_range(self, rng, index, v):
+        doc = rng.choice(v.docs)
+        book = GG.title(rng, doc, v)
+        name = GG.short_title(doc["title"]) if book.kind == "book_short" else doc["title"]
+        last = v.extra["books"][doc["book_id"]]["last"]
+        p = doc["passage"]
+        pick = rng.choice(["one", "range", "first", "from", "ordered"])
+        slots = {"b": name, "p": p}
+        if pick == "one":
+            rq, forms = {"term": {"passage": p}}, ["passage {p} of {b}", "{b}, passage {p}", "show passage {p} in {b}"]
+        elif pick == "range":
+            slots["a"], slots["z"] = max(1, p - rng.randint(0, 5)), min(last, p + rng.randint(1, 8))
+            rq = {"range": {"passage": {"gte": slots["a"], "lte": slots["z"]}}}
+            forms = ["passages {a} to {z} of {b}", "{b} passages {a}-{z}", "give me {b}, passages {a} through {z}"]
+        elif pick == "first":
+            slots["k"] = rng.randint(1, 10)
+            rq = {"range": {"passage": {"lte": slots["k"]}}}
+            forms = ["the first {k} passages of {b}", "opening {k} passages of {b}", "{b}: first {k} passages"]
+        elif pick == "from":
+            rq = {"range": {"passage": {"gte": p}}}
+            forms = ["{b} from passage {p} on", "passages of {b} starting at passage {p}",
+                     "everything in {b} from passage {p} onwards"]
+        else:   # reading order: sorted by passage number, so compared as top-k
+            slots["k"] = rng.randint(2, 10)
+            query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"gte": p}}}]}}
+            q = T.say(rng, ["{k} passages of {b} in reading order starting at passage {p}",
+                            "read {b} from passage {p}, {k} passages"], **slots)
+            return self._example(index, q, T.sorted_body(query, slots["k"], "passage", "asc"), "passage_range",
+                                 "topk", [book])
+        q = T.say(rng, forms, **slots)
+        return self._example(index, q, {"query": {"bool": {"filter": [book.dsl, rq]}}}, "passage_range", "set", [book])
+
+    def _no_results(self, rng, index, v):
+        if index == "articles":
+            y = rng.randint(2015, 2024)
+            q = T.say(rng, ["papers from {y}", "articles published in {y}", "how about papers from {y}?"], y=y)
+            body = {"query": {"range": {"publication_date": {"gte": f"{y}-01-01", "lt": f"{y + 1}-01-01"}}}}
+        else:
+            y = rng.randint(1930, 2020)
+            q = T.say(rng, ["passages from books published after {y}", "books newer than {y}"], y=y)
+            body = {"query": {"range": {"publication_date": {"gt": f"{y}-12-31"}}}}
+        return self._example(index, q, body, "no_results", "set", [], expect_empty=True)

@@ -1,0 +1,165 @@
+"""The template grammar's shared machinery: filter clauses with their wordings, bool assembly, and question heads.
+
+A question is built in two halves. Filters (from grammar_articles / grammar_gutenberg) each carry a DSL clause,
+the bool slot it belongs in (text -> must, exact -> filter, negation -> must_not) and several ways to say it.
+A head (search, count, top-k, group-by, ...) wraps the assembled query into a body and says the whole thing in
+one of many phrasings: full questions, commands, or terse keyword style.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Clause:
+    """One filter: the DSL clause, its bool slot, noun-phrase modifiers (`post`), optional adjective (`pre`), terse form."""
+    kind: str
+    dsl: dict
+    slot: str                  # "must" | "filter" | "must_not"
+    post: list                 # e.g. ["by Hao Li", "first-authored by Hao Li"]
+    pre: list = field(default_factory=list)   # e.g. ["robotics"] -> "robotics papers"
+    terse: list = field(default_factory=list)  # e.g. ["author Hao Li"]
+    text_field: str = ""       # the text field a match clause searches (for highlight heads)
+    extra: dict = field(default_factory=dict)  # e.g. {"now": DATA_NOW}
+
+
+def assemble(clauses):
+    """Clauses -> one query: a single positive clause stays bare, anything else becomes bool(must, filter, must_not)."""
+    if not clauses:
+        return None
+    if len(clauses) == 1 and clauses[0].slot != "must_not":
+        return clauses[0].dsl
+    parts = {}
+    for slot in ("must", "filter", "must_not"):
+        got = [c.dsl for c in clauses if c.slot == slot]
+        if got:
+            parts[slot] = got
+    return {"bool": parts}
+
+
+def noun_phrase(rng, noun, clauses):
+    """'robotics papers by Hao Li from last month': at most one adjective, then the modifiers in a shuffled order."""
+    pre = [c for c in clauses if c.pre]
+    adjective = ""
+    rest = list(clauses)
+    if pre and rng.random() < 0.6:
+        chosen = rng.choice(pre)
+        adjective = rng.choice(chosen.pre) + " "
+        rest.remove(chosen)
+    rng.shuffle(rest)
+    mods = [rng.choice(c.post) for c in rest]
+    if len(mods) >= 2 and rng.random() < 0.3:
+        mods = mods[:-1] + ["and " + mods[-1]]
+    return " ".join([adjective + noun] + mods).strip()
+
+
+def terse_phrase(rng, noun, clauses):
+    """Keyword style: 'cs.CV Hao Li last month' (sometimes with the noun)."""
+    bits = [rng.choice(c.terse or c.post) for c in clauses]
+    rng.shuffle(bits)
+    if rng.random() < 0.4:
+        bits.append(noun)
+    return " ".join(bits)
+
+
+def say(rng, forms, **slots):
+    """Pick one phrasing and fill it; first letter capitalised half the time (people type both), unless the first
+    word is a value whose case matters (a category code such as cs.CV)."""
+    text = rng.choice(forms).format(**slots)
+    text = " ".join(text.split())
+    first = text.split(" ", 1)[0]
+    if first.isalpha() and first != "arXiv" and rng.random() < 0.5:
+        text = text[0].upper() + text[1:]
+    return text
+
+
+# clause kind -> the intent a one-filter search is labelled with (shared vocabulary with the hand-written test set)
+KIND_INTENT = {"author": "author_lookup", "coauthor": "coauthor_lookup", "coauthor_pair": "coauthor_lookup",
+               "category": "category", "category_name": "category", "category_or": "category",
+               "title_word": "title_words", "title_words_and": "title_words", "title_phrase": "title_phrase",
+               "abstract_word": "content_words", "content_word": "content_words", "content_words_and": "content_words",
+               "abstract_phrase": "content_phrase", "content_phrase": "content_phrase",
+               "date_relative": "date_relative", "title": "title_lookup", "book_short": "title_lookup",
+               "book_id": "title_lookup"}
+
+
+def search_intent(clauses):
+    """One positive filter -> its lookup intent (dates absolute unless relative); several -> bool_combo."""
+    if len(clauses) > 1:
+        return "bool_combo"
+    kind = clauses[0].kind
+    return KIND_INTENT.get(kind, "date_absolute" if kind.startswith(("date", "pub")) else kind)
+
+
+def merge_extra(clauses):
+    out = {}
+    for c in clauses:
+        out.update(c.extra)
+    return out
+
+
+# ---------------------------------------------------------------- heads: wording and body for each kind of answer
+
+SEARCH_FORMS = ["{np}", "show me {np}", "find {np}", "list {np}", "list all {np}", "get {np}", "search for {np}",
+                "any {np}?", "which {np} are there?", "I'm looking for {np}", "give me {np}", "retrieve {np}",
+                "{np}, please", "what are the {np}?", "can you find {np}?", "display {np}"]
+COUNT_FORMS = ["how many {np}?", "how many {np} are there?", "number of {np}", "count {np}", "count the {np}",
+               "count of {np}", "total number of {np}", "how many {np} do we have?", "what is the number of {np}?",
+               "tell me how many {np} exist", "{np}: how many?", "give me the count of {np}"]
+NEWEST_FORMS = ["the {k} newest {np}", "latest {k} {np}", "{k} most recent {np}", "show the {k} latest {np}",
+                "what are the {k} newest {np}?", "most recent {k} {np}", "top {k} newest {np}", "{k} latest {np}"]
+SINGLE_NEWEST_FORMS = ["the newest of the {np}", "the most recent of the {np}", "latest one among {np}",
+                       "what is the most recent of the {np}?", "the single latest of the {np}"]
+SINGLE_OLDEST_FORMS = ["the oldest of the {np}", "the earliest of the {np}", "the first of the {np} ever published",
+                       "what is the oldest of the {np}?"]
+OLDEST_FORMS = ["the {k} oldest {np}", "earliest {k} {np}", "first {k} {np} ever published", "{k} oldest {np}",
+                "show the {k} earliest {np}", "what are the {k} oldest {np}?"]
+PAGE_FORMS = ["page {p} of the newest {np}, {k} per page", "{np}, newest first, page {p} ({k} per page)",
+              "results {a} to {b} of the most recent {np}", "show results {a}-{b} of {np} sorted newest first",
+              "next page ({p}) of the latest {np}, {k} at a time"]
+GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
+               "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
+               "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",
+               "how are {np} distributed over {what}?"]
+HIST_FORMS = ["{np} per {unit}", "{adv} count of {np}", "how many {np} each {unit}?", "histogram of {np} by {unit}",
+              "{np} over time, by {unit}", "number of {np} per {unit}", "{adv} numbers of {np}",
+              "break {np} down by {unit}"]
+CARD_FORMS = ["how many distinct {what} among {np}?", "number of different {what} of {np}",
+              "count the unique {what} of {np}", "how many different {what} appear in {np}?",
+              "distinct {what} count for {np}", "how many unique {what} are behind {np}?"]
+MIN_FORMS = ["when was the earliest of the {np} published?", "earliest publication date among {np}",
+             "first publication date of {np}", "oldest date for {np}", "what is the earliest date of {np}?",
+             "when did {np} start?"]
+MAX_FORMS = ["most recent publication date among {np}", "when was the latest of the {np} published?",
+             "latest date of {np}", "newest date for {np}", "what is the last publication date of {np}?",
+             "when did the most recent of the {np} appear?"]
+HIGHLIGHT_FORMS = ["{np}, highlighting the matches", "show where {np} match, with highlights",
+                   "{np} with the matching {field} highlighted", "highlight matches in {np}",
+                   "find {np} and highlight the {field}"]
+SOURCE_FORMS = ["just the {fields} of {np}", "{fields} only: {np}", "{np}, only show {fields}",
+                "give me the {fields} of {np}", "list the {fields} for {np}"]
+
+
+def search_body(query):
+    return {"query": query}
+
+
+def count_body(query):
+    body = {"size": 0, "track_total_hits": True}
+    if query is not None:
+        body["query"] = query
+    return body
+
+
+def sorted_body(query, size, sort_field, order, start=0):
+    body = {"size": size, "sort": [{sort_field: {"order": order}}]}
+    if start:
+        body["from"] = start
+    if query is not None:
+        body["query"] = query
+    return body
+
+
+def agg_body(query, name, spec):
+    body = {"size": 0, "aggs": {name: spec}}
+    if query is not None:
+        body["query"] = query
+    return body
