@@ -1,10 +1,19 @@
-"""GELU, x * Phi(x): exact (erf) or the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+"""GELU, x * Phi(x): exact (erf) or the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+The Numba twins use 0.5 (1 + tanh(u)) = sigmoid(2u), evaluated as 1 / (1 + e^{-2u}) with e^{-2|u|} <= 1 (no
+overflow, no cancellation in 1 + tanh for very negative x), and the exact form's pdf exp(-x^2 / 2); both exps
+go through the vectorisable exp of `_exp.py`. erf has no such shortcut and is libm's scalar erf.
+"""
 import math
 
 import numpy as np
 
+from ._rows import FASTMATH, exp_nonpos, is_float, njit, prange, threads_for
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; the reference may be slow
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def gelu_forward_numpy(x, approximate=True):
@@ -30,3 +39,79 @@ def gelu_backward_numpy(x, dy, approximate=True):
         pdf = np.exp(-0.5 * x64 ** 2) / math.sqrt(2.0 * math.pi)
         d = cdf + x64 * pdf
     return (dy * d).astype(x.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numba twins over flat arrays, elements lo..hi-1, arithmetic in float64 like the NumPy twin.
+
+@njit(cache=True, fastmath=FASTMATH)
+def _sigmoid_2u(u):
+    """(s, 1 - s) with s = sigmoid(2u) = 0.5 (1 + tanh u), both without cancellation."""
+    z = exp_nonpos(-2.0 * abs(u))  # in (0, 1]
+    inv = 1.0 / (1.0 + z)
+    return (inv, z * inv) if u >= 0 else (z * inv, inv)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _forward_flat(x, y, approximate, lo, hi):
+    for i in range(lo, hi):
+        xi = np.float64(x[i])
+        if approximate:
+            s, _ = _sigmoid_2u(_SQRT_2_OVER_PI * (xi + 0.044715 * xi * xi * xi))
+            y[i] = xi * s
+        else:
+            y[i] = 0.5 * xi * (1.0 + math.erf(xi * _INV_SQRT_2))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _backward_flat(x, dy, dx, approximate, lo, hi):
+    for i in range(lo, hi):
+        xi = np.float64(x[i])
+        if approximate:
+            # d/dx [x s(u)] = s + x * 2 s (1 - s) * du/dx, since 0.5 (1 - tanh^2 u) = 2 s (1 - s)
+            s, sc = _sigmoid_2u(_SQRT_2_OVER_PI * (xi + 0.044715 * xi * xi * xi))
+            du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * xi * xi)
+            d = s + 2.0 * xi * s * sc * du
+        else:
+            d = 0.5 * (1.0 + math.erf(xi * _INV_SQRT_2)) + xi * exp_nonpos(-0.5 * xi * xi) * _INV_SQRT_2PI
+        dx[i] = np.float64(dy[i]) * d
+
+
+@njit(cache=True, parallel=True)
+def _forward_parallel(x, y, approximate, chunks):
+    for c in prange(chunks):
+        _forward_flat(x, y, approximate, c * x.size // chunks, (c + 1) * x.size // chunks)
+
+
+@njit(cache=True, parallel=True)
+def _backward_parallel(x, dy, dx, approximate, chunks):
+    for c in prange(chunks):
+        _backward_flat(x, dy, dx, approximate, c * x.size // chunks, (c + 1) * x.size // chunks)
+
+
+def gelu_forward_numba(x, approximate=True):
+    """Numba twin of gelu_forward_numpy (dtypes other than float32/float64 run the NumPy twin)."""
+    if not is_float(x):
+        return gelu_forward_numpy(x, approximate)
+    xf = np.ascontiguousarray(x).reshape(-1)  # any shape -> flat
+    y, threads = np.empty_like(xf), threads_for(xf.size)
+    if threads > 1:
+        _forward_parallel(xf, y, bool(approximate), threads)
+    else:
+        _forward_flat(xf, y, bool(approximate), 0, xf.size)
+    return y.reshape(x.shape)
+
+
+def gelu_backward_numba(x, dy, approximate=True):
+    """Numba twin of gelu_backward_numpy."""
+    if not is_float(x, dy):
+        return gelu_backward_numpy(x, dy, approximate)
+    if dy.shape != x.shape:
+        raise ValueError(f"dy must have the shape of x {x.shape}, got {dy.shape}")
+    xf, dyf = np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(dy).reshape(-1)
+    dx, threads = np.empty_like(xf), threads_for(xf.size)
+    if threads > 1:
+        _backward_parallel(xf, dyf, dx, bool(approximate), threads)
+    else:
+        _backward_flat(xf, dyf, dx, bool(approximate), 0, xf.size)
+    return dx.reshape(x.shape)

@@ -1,0 +1,53 @@
+"""Shared plumbing of the Numba kernels: imports (with a fallback when Numba is missing), fast-math flags,
+flattening to rows, and when to run in parallel."""
+import numpy as np
+
+try:
+    import numba
+    from numba import njit, prange
+
+    from ._exp import exp_nonpos
+except ImportError:  # without Numba the kernels are plain Python (and unused: the package runs the NumPy twins)
+    from math import exp as exp_nonpos
+    numba = None
+    prange = range
+
+    def njit(*args, **kwargs):
+        """Stand-in decorator when Numba is missing: leave the function as plain Python."""
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return lambda f: f
+
+# Fast-math flags the Numba kernels may use. "reassoc" lets LLVM split a running sum into SIMD lanes (so the loop
+# vectorises), "contract" allows fused multiply-add, "nsz"/"arcp" allow -0 == +0 and x/y == x*(1/y). Deliberately
+# absent: "nnan"/"ninf" (inf and NaN keep their IEEE meaning, so -inf masks and NaN propagation still work) and
+# "afn" (approximate libm calls).
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+# Below this many elements a kernel runs on one thread: a parallel region costs microseconds to start, and far
+# more when the host deschedules a vCPU (see /work/shared/PERF.md), so only big work is split across threads.
+PARALLEL_MIN_ELEMENTS = 1 << 17
+
+FLOATS = (np.float32, np.float64)
+
+
+def is_float(*arrays):
+    """True when every array is float32 or float64 (the dtypes the Numba kernels are compiled for)."""
+    return all(a.dtype in FLOATS for a in arrays)
+
+
+def as_rows(x, name="x"):
+    """View (or copy, if needed) x (..., V) as a C-contiguous (N, V) array, N = product of the leading dims."""
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have at least one axis (the row axis), got a 0-d array")
+    n = 1
+    for d in x.shape[:-1]:
+        n *= d
+    return np.ascontiguousarray(x).reshape(n, x.shape[-1])
+
+
+def threads_for(n_elements):
+    """How many threads a kernel should split n_elements of work over: 1 (run serially) unless the work is big."""
+    if numba is None or n_elements < PARALLEL_MIN_ELEMENTS:
+        return 1
+    return numba.get_num_threads()
