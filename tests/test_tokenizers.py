@@ -7,7 +7,7 @@ from hypothesis import example, given, strategies as st
 
 from tinyllm.tokenizers import (BPETokenizer, ByteTokenizer, CharTokenizer, build_tokenizer, from_dict,
                                 load_tokenizer)
-from tinyllm.tokenizers.bpe_merges import learn_merges, learn_merges_reference, merge_pair, pre_split
+from tinyllm.tokenizers.bpe_merges import MAX_RUN, learn_merges, learn_merges_reference, merge_pair, pre_split
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "tinyshakespeare.txt"
 CORPUS = DATA.read_text(encoding="utf-8")[:20000] + " naïve café 東京 😀😀 2024-01-01 snake_case\t\ttabs\n"
@@ -47,8 +47,11 @@ def test_bpe_roundtrip(s):
 
 
 @given(unicode_text)
-def test_pre_split_concatenates_back(s):
-    assert "".join(pre_split(s)) == s
+@example("x" * 150 + " " * 70 + "9" * 65)
+def test_pre_split_concatenates_back_in_bounded_chunks(s):
+    chunks = pre_split(s)
+    assert "".join(chunks) == s
+    assert all(1 <= len(c) <= MAX_RUN + 1 for c in chunks)  # + 1: the optional leading space
 
 
 @given(st.text(alphabet=sorted(set(CORPUS)), max_size=200) | unicode_text)

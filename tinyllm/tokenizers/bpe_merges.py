@@ -23,9 +23,12 @@ from collections import Counter, defaultdict
 #   an optional space + a run of digits     " 2024"
 #   an optional space + a run of other symbols (punctuation, emoji, underscores)   " ..."
 #   a run of whitespace                     "\n\n", "   "
+# Runs are cut every MAX_RUN characters: merging costs O(chunk length) per merge, so one huge chunk (a minified
+# file, a long line of text with no spaces) would otherwise make training and encoding quadratic.
 # Every character belongs to one of these classes, so "".join(pre_split(s)) == s for every string s (tested).
-PRE_SPLIT = re.compile(r" ?[^\W\d_]+| ?\d+| ?(?:[^\w\s]|_)+|\s+")
-PRE_SPLIT_NAME = "letters-digits-symbols-spaces/v1"  # stored in the JSON so a changed rule is detected on load
+MAX_RUN = 64
+PRE_SPLIT = re.compile(rf" ?[^\W\d_]{{1,{MAX_RUN}}}| ?\d{{1,{MAX_RUN}}}| ?(?:[^\w\s]|_){{1,{MAX_RUN}}}|\s{{1,{MAX_RUN}}}")
+PRE_SPLIT_NAME = f"letters-digits-symbols-spaces-max{MAX_RUN}/v1"  # stored in the JSON: a changed rule is detected
 
 
 def pre_split(text):
@@ -100,16 +103,16 @@ def learn_merges(texts, n_merges):
         for i in where.pop(best):
             old, f = words[i], freqs[i]
             new = merge_pair(old, best, new_id)
-            for pair in zip(old, old[1:]):  # take the chunk's old pairs out ...
-                pair_count[pair] -= f
-                changed.add(pair)
-            for pair in zip(new, new[1:]):  # ... and put its new pairs in
-                pair_count[pair] += f
-                changed.add(pair)
-            for pair in set(zip(old, old[1:])) - set(zip(new, new[1:])):
-                where[pair].discard(i)
-            for pair in zip(new, new[1:]):
-                where[pair].add(i)
+            old_pairs, new_pairs = Counter(zip(old, old[1:])), Counter(zip(new, new[1:]))
+            for pair in old_pairs.keys() | new_pairs.keys():  # only pairs next to a merge site change
+                delta = new_pairs[pair] - old_pairs[pair]
+                if delta:
+                    pair_count[pair] += delta * f
+                    changed.add(pair)
+                if pair not in new_pairs:
+                    where[pair].discard(i)
+                elif pair not in old_pairs:
+                    where[pair].add(i)
             words[i] = new
         for pair in changed:
             c = pair_count[pair]
