@@ -179,3 +179,9 @@ def test_prepare_command(corpus, tmp_path, capsys):
     assert prepare_cli.main([str(corpus), "--vocab=3"]) == 2
     assert "did you mean --vocab_size?" in capsys.readouterr().err
     assert prepare_cli.main(["--help"]) == 0 and "--val_fraction" in capsys.readouterr().out
+
+
+def test_tinyllm_cli_routes_prepare(corpus, tmp_path, capsys):
+    from tinyllm import cli
+    assert cli.main(["prepare", str(corpus), "--tokenizer=bytes", f"--out={tmp_path / 'b'}"]) == 0
+    assert load_prepared(tmp_path / "b")[3]["tokenizer"] == "bytes"

@@ -1,4 +1,5 @@
 """Tokenizers: roundtrip on arbitrary Unicode, save/load identity, special tokens, fast BPE == reference BPE."""
+import importlib.util
 import json
 import pathlib
 
@@ -180,3 +181,20 @@ def test_vocab_preview_lists_every_merge():
     lines = BPE.vocab_preview().splitlines()
     assert len(lines) == 1 + len(BPE.merges) + len(SPECIALS)
     assert "(special)" in lines[-1]
+
+
+def test_train_tokenizer_script_writes_json_and_vocab(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("train_tokenizer", DATA.parents[1] / "scripts" / "train_tokenizer.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    src = tmp_path / "in.txt"
+    src.write_text(CORPUS[:5000], encoding="utf-8")
+    argv = [str(src), "--vocab_size=300", "--special_tokens=<|endoftext|>", f"--out={tmp_path / 'tok'}",
+            "--compare_reference", "--reference_chars=2000", "--reference_merges=10"]
+    assert script.main(argv) == 0
+    assert "identical merges" in capsys.readouterr().out
+    tok = load_tokenizer(tmp_path / "tok" / "tokenizer.json")
+    assert tok.vocab_size == 300 and tok.special_tokens == ("<|endoftext|>",)
+    assert (tmp_path / "tok" / "tokenizer.vocab").read_text(encoding="utf-8") == tok.vocab_preview()
+    assert script.main([str(src), "--vocab_sise=3"]) == 2
+    assert "did you mean --vocab_size?" in capsys.readouterr().err
