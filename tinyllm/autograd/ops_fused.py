@@ -149,7 +149,7 @@ class Attention(Function):
     def forward(self, q, k, v, mask=None, causal=False):
         lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
         self.shapes = (q.shape, k.shape, v.shape)
-        q, k, v = (np.broadcast_to(a, lead + a.shape[-2:]) for a in (q, k, v))
+        q, k, v = (a if a.shape[:-2] == lead else np.broadcast_to(a, lead + a.shape[-2:]) for a in (q, k, v))
         self.scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
         self.mask, self.causal = mask, causal
         out, lse = kernels.attention_forward(q, k, v, mask, causal, self.scale)

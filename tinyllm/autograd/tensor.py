@@ -62,14 +62,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx = None
 
-    @staticmethod
-    def _wrap(data, requires_grad, ctx):
-        """Fast constructor for op outputs: no checks, ndarray guaranteed (NumPy reductions return scalars)."""
-        t = Tensor.__new__(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.grad, t.requires_grad, t._ctx = None, requires_grad, ctx
-        return t
-
     # ---- plain properties ------------------------------------------------------------------------------------
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
@@ -98,7 +90,7 @@ class Tensor:
 
     def detach(self):
         """The same data outside the graph: no gradient flows through the result."""
-        return Tensor._wrap(self.data, False, None)
+        return Tensor(self.data)
 
     def zero_grad(self):
         self.grad = None
