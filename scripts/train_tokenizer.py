@@ -39,7 +39,8 @@ def compare(text, cfg):
     slow = learn_merges_reference([prefix], cfg.reference_merges)
     t2 = time.process_time()
     same = "identical merges" if fast == slow else "MERGES DIFFER (a bug: please report)"
-    print(f"  incremental {t1 - t0:.3f} s CPU, textbook {t2 - t1:.3f} s CPU: {(t2 - t1) / (t1 - t0):.1f}x faster; {same}")
+    print(f"  incremental {t1 - t0:.3f} s CPU, textbook {t2 - t1:.3f} s CPU: "
+          f"{(t2 - t1) / (t1 - t0):.1f}x faster; {same}")
 
 
 def main(argv=None):

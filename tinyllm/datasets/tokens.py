@@ -93,7 +93,7 @@ def prepare(text_path, out_dir, tokenizer="chars", val_fraction=0.1, verbose=Tru
         "format": META_FORMAT, "version": META_VERSION,
         "source": str(pathlib.Path(text_path).resolve()), "sha256": fingerprint(raw),
         "n_chars": len(text), "n_bytes": len(raw),
-        "tokenizer": kind, "tokenizer_options": {k: list(v) if isinstance(v, tuple) else v for k, v in tok_opts.items()},
+        "tokenizer": kind, "tokenizer_options": _plain(tok_opts),
         "vocab_size": tok.vocab_size, "dtype": np.dtype(dtype).name,
         "split": {"val_fraction": val_fraction, "train_chars": n_train, "val_chars": len(text) - n_train,
                   "rule": "train = the first (1 - val_fraction) of the characters, val = the rest"},
@@ -151,7 +151,7 @@ def default_dataset(name="tinyshakespeare", tokenizer="chars", data_dir=None, ve
         raise FileNotFoundError(f"no dataset {name!r}: {str(text_path)!r} does not exist (available: {known})")
     label = f"bpe{tok_opts['vocab_size']}" if tokenizer == "bpe" and "vocab_size" in tok_opts else str(tokenizer)
     out_dir = data_dir / "prepared" / f"{name}-{label}"
-    wanted_opts = json.loads(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in tok_opts.items()}))
+    wanted_opts = _plain(tok_opts)
     try:
         meta = read_json(out_dir / "meta.json", "dataset meta")
         fresh = (meta.get("version") == META_VERSION and meta.get("tokenizer") == tokenizer
@@ -162,3 +162,8 @@ def default_dataset(name="tinyshakespeare", tokenizer="chars", data_dir=None, ve
     if not fresh:
         prepare(text_path, out_dir, tokenizer, verbose=verbose, **tok_opts)
     return os.fspath(out_dir)
+
+
+def _plain(tok_opts):
+    """Tokenizer options as they read back from JSON (tuples become lists), so stored and wanted options compare."""
+    return json.loads(json.dumps(tok_opts))

@@ -27,7 +27,12 @@ from collections import Counter, defaultdict
 # file, a long line of text with no spaces) would otherwise make training and encoding quadratic.
 # Every character belongs to one of these classes, so "".join(pre_split(s)) == s for every string s (tested).
 MAX_RUN = 64
-PRE_SPLIT = re.compile(rf" ?[^\W\d_]{{1,{MAX_RUN}}}| ?\d{{1,{MAX_RUN}}}| ?(?:[^\w\s]|_){{1,{MAX_RUN}}}|\s{{1,{MAX_RUN}}}")
+_RUN = "{1,%d}" % MAX_RUN  # regex repetition: 1 to MAX_RUN characters
+PRE_SPLIT = re.compile(
+    rf" ?[^\W\d_]{_RUN}"  # letters
+    rf"| ?\d{_RUN}"  # digits
+    rf"| ?(?:[^\w\s]|_){_RUN}"  # other symbols
+    rf"|\s{_RUN}")  # whitespace
 PRE_SPLIT_NAME = f"letters-digits-symbols-spaces-max{MAX_RUN}/v1"  # stored in the JSON: a changed rule is detected
 
 
