@@ -157,6 +157,8 @@ def test_bad_inputs_have_clear_errors():
         CharTokenizer("xyx")
     with pytest.raises(ValueError, match="merge 0"):
         BPETokenizer([(1, 400)])
+    with pytest.raises(ValueError, match="merged twice"):
+        BPETokenizer([(1, 2), (1, 2)])
 
 
 def test_build_tokenizer_kinds_and_errors():

@@ -23,6 +23,8 @@ class BPETokenizer(Tokenizer):
                                  f"(bytes or earlier merges)")
         self.merges = merges
         self.ranks = {m: k for k, m in enumerate(merges)}  # (a, b) -> merge index; lower merges first
+        if len(self.ranks) != len(merges):
+            raise ValueError("BPETokenizer: the same pair is merged twice; the merges list is corrupt")
         # token_bytes[i] is the byte string id i stands for: a byte, or the concatenation of its merged pair
         self.token_bytes = [bytes([i]) for i in range(256)]
         for a, b in merges:
