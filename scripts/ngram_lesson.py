@@ -38,16 +38,17 @@ class LessonConfig:
     n_lines: int = 20000            # expression lines for training (val gets a tenth, another seed)
     max_depth: int = 5
     gen_chars: int = 4000           # characters generated per model to judge well-formedness
-    paren_positions: int = 3000     # val positions (next char ')') used for the closing-paren accuracy
+    paren_positions: int = 3000     # val positions (next char ')' or '=') for the closing-paren accuracy
     out: str = "ngram_lesson.json"
     plot: str = "ngram_lesson.png"
     quick: bool = False
+    targets: bool = True            # time the issue's speed/memory targets at the end
 
     def __post_init__(self):
         unknown = set(self.methods.split(",")) - set(MODELS)
         if unknown:
             raise ValueError(f"--methods: unknown {sorted(unknown)}; choose from {sorted(MODELS)}")
-        if set(self.datasets.split(",")) - {"expressions", "shakespeare"}:
+        if set(filter(None, self.datasets.split(","))) - {"expressions", "shakespeare"}:
             raise ValueError(f"--datasets must be a subset of expressions,shakespeare, got {self.datasets!r}")
 
 
@@ -83,20 +84,24 @@ def load_data(name, cfg):
 
 
 def expression_metrics(model, train, val, cfg):
-    """Closing-paren accuracy on val, and the shares of valid / correctly valued lines in generated text."""
+    """Top-1 accuracy where ')' comes next and where ')' or '=' comes next (is the tree finished? that needs
+    the count of open parentheses), and the shares of valid / correctly valued lines in generated text."""
     ids = model.vocab.encode(val)
-    close = model.vocab.encode(")")[0]
-    where = np.flatnonzero(ids == close)[:cfg.paren_positions]
+    close, equals = model.vocab.encode(")")[0], model.vocab.encode("=")[0]
+    where = np.flatnonzero((ids == close) | (ids == equals))[:cfg.paren_positions]
     n = min(model.context_length, 64)
-    hits = sum(int(np.argmax(model.prob(ids[max(0, t - n):t])) == close) for t in where)
+    top1 = np.array([np.argmax(model.prob(ids[max(0, t - n):t])) for t in where], np.int64)
+    is_close = ids[where] == close
     prompt = train[:train.index("\n", 200) + 1]           # a context seen in training, ending a line
     text = model.generate(prompt, cfg.gen_chars if not cfg.quick else 800, SamplingConfig(seed=0))
     lines = text.split("\n")[:-1]                         # the last line may be cut by the length limit
     status = [check_line(x) for x in lines if x]
     valued = [s for x, s in zip(lines, status) if "=" in x and s in ("complete", "wrong_value")]
-    return {"paren_acc": hits / max(len(where), 1),
+    return {"paren_acc": float(np.mean(top1[is_close] == close)) if is_close.any() else float("nan"),
+            "close_acc": float(np.mean(top1 == ids[where])) if len(where) else float("nan"),
             "valid": sum(s in ("complete", "prefix") for s in status) / max(len(status), 1),
-            "value_ok": sum(s == "complete" for s in valued) / max(len(valued), 1) if valued else float("nan")}
+            "value_ok": sum(s == "complete" for s in valued) / len(valued) if valued else float("nan"),
+            "n_valued": len(valued)}
 
 
 def run_dataset(name, cfg, rows):
@@ -140,37 +145,40 @@ def run_dataset(name, cfg, rows):
             if name == "expressions":
                 row.update(expression_metrics(model, train, val, cfg))
             rows.append(row)
-            extra = (f" paren {100 * row['paren_acc']:5.1f}% valid {100 * row['valid']:5.1f}% "
-                     f"value {100 * row['value_ok']:5.1f}%" if name == "expressions" else "")
+            extra = (f" ')' {100 * row['paren_acc']:5.1f}% ')'/'=' {100 * row['close_acc']:5.1f}% valid "
+                     f"{100 * row['valid']:5.1f}% value {100 * row['value_ok']:5.1f}% of {row['n_valued']}"
+                     if name == "expressions" else "")
             print(f"   order {order:2d} {method:8s} {nats:7.4f} nats/tok {row['bpb']:7.4f} bits/byte "
                   f"unseen {100 * row['unseen']:5.1f}% fit {fit_s:6.2f}s query {row['query_tok_s']:>9,.0f} tok/s "
                   f"{row['mb']:8.1f} MB{extra}", flush=True)
 
 
+def timed(fn, *args):
+    """(result, wall seconds, CPU seconds of this process): on a shared machine the CPU time is the robust one."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
 def targets(cfg):
-    """The issue's speed and memory targets, on the Shakespeare training text (NumPy/Numba, one process)."""
+    """The issue's speed and memory targets on the Shakespeare training text (one thread: NumPy sorts, Numba)."""
     with open(cfg.text, encoding="utf-8") as f:
         text = f.read()
     cut = int(len(text) * (1 - cfg.val_frac))
     vocab = Vocab.from_text(text, "chars")
     train, val = vocab.encode(text[:cut]), vocab.encode(text[cut:])
-    out = {}
-    t0 = time.perf_counter()
-    trie = count_ngrams(train, 8, vocab.size)
-    out["count_orders_1_8_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    build_suffix_array(train)
-    out["suffix_array_s"] = time.perf_counter() - t0
+    build_suffix_array(train[:1000])                        # warm-up (and Numba's first-call compile below)
+    trie, w_count, c_count = timed(count_ngrams, train, 8, vocab.size)
+    _, w_sa, c_sa = timed(build_suffix_array, train)
     mkn8 = make_model("mkn", order=8).use_counts(vocab, trie)
-    out["mkn8_mb"] = mkn8.nbytes() / 1e6
     mkn7 = make_model("mkn", order=7).use_counts(vocab, count_ngrams(train, 7, vocab.size))
-    t0 = time.perf_counter()
-    mkn7.score(val)
-    out["mkn7_score_chars_s"] = len(val) / (time.perf_counter() - t0)
-    print("\n== targets (Shakespeare train, 1,003,854 chars)")
+    _, w_score, c_score = timed(mkn7.score, val)
+    out = {"count_orders_1_8_s": (w_count, c_count), "suffix_array_s": (w_sa, c_sa),
+           "mkn7_score_chars_per_s": (len(val) / w_score, len(val) / c_score), "mkn8_mb": (mkn8.nbytes() / 1e6,) * 2}
+    print(f"\n== targets (Shakespeare train, {len(train):,} chars; wall / CPU time of this process)")
     for k, target in (("count_orders_1_8_s", "<= 3 s"), ("suffix_array_s", "<= 3 s"),
-                      ("mkn7_score_chars_s", ">= 300k chars/s"), ("mkn8_mb", "<= 100 MB")):
-        print(f"   {k:22s} {out[k]:>12,.2f}   target {target}")
+                      ("mkn7_score_chars_per_s", ">= 300k chars/s"), ("mkn8_mb", "<= 100 MB")):
+        print(f"   {k:24s} {out[k][0]:>12,.2f} / {out[k][1]:>12,.2f}   target {target}")
     return out
 
 
@@ -218,11 +226,11 @@ def main(argv):
     cfg = parse_args(argv)
     print(f"config: {cfg}")
     rows = []
-    for name in cfg.datasets.split(","):
+    for name in filter(None, cfg.datasets.split(",")):
         run_dataset(name, cfg, rows)
     print_tables(rows)
     result = {"config": dataclasses.asdict(cfg), "rows": rows,
-              "targets": targets(cfg) if not cfg.quick else {}}
+              "targets": targets(cfg) if not cfg.quick and cfg.targets else {}}
     atomic_write(cfg.out, lambda f: f.write(json.dumps(result, indent=1).encode("utf-8")))
     print(f"wrote {cfg.out}")
     plot(rows, cfg.plot)
