@@ -13,6 +13,8 @@ COMMANDS = {
     "sample": ("tinyllm.sampling.cli:main", "generate text from a checkpoint directory"),
     "ngram": ("tinyllm.ngram.cli:main", "fit, evaluate and sample count-based n-gram models"),
     "nlq": ("tinyllm.nlq.cli:main", "natural-language questions -> Elasticsearch queries (load, eval, translate, ask)"),
+    "serve": ("tinyllm.nlq.server:main", "HTTP service: POST /{index}/nlq turns a question into a query and its results"),
+    "scaling": ("tinyllm.scaling.cli:main", "scaling-law experiments: IsoFLOP sweeps and power-law fits"),
 }
 
 
