@@ -1,0 +1,208 @@
+"""Time tinyllm's full training step against the same GPT in PyTorch, measured in the same run.
+
+A step is what `tinyllm train` does per iteration: draw a batch, forward, backward, clip the global grad norm,
+AdamW update. Both models are built from the same config (pre-LN, no bias, tied embeddings, tanh-GELU, learned
+positions) and trained on tiny Shakespeare characters. Each thread count runs in its own subprocess, because BLAS
+reads its thread count at import; inside it, tinyllm and PyTorch alternate rounds so both see the same machine
+noise. The median round is reported. 1-thread numbers are the robust comparison on a shared host.
+
+    python scripts/bench_train.py                   # baby config (4L/4H/128d, T=64, B=12), 1 and 2 threads
+    python scripts/bench_train.py --large           # also 6L/6H/384d, T=256, B=16 (a few steps only)
+    python scripts/bench_train.py --profile         # cProfile of tinyllm's step: which ops dominate
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    "baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, steps=10, rounds=5, warmup=3),
+    "large": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=16, steps=2, rounds=3, warmup=1),
+}
+
+
+# ----------------------------------------------------------------------------------------------------- tinyllm
+def tinyllm_stepper(c, train_ids, vocab_size):
+    from tinyllm.datasets.batches import get_batch
+    from tinyllm.models import build_model
+    from tinyllm.training.trainer import TrainConfig, Trainer
+    cfg = TrainConfig(batch_size=c["batch_size"], block_size=c["block_size"], out_dir="", max_iters=10**9,
+                      warmup_iters=0, lr_decay_iters=10**9)
+    model = build_model("gpt", dict(n_layer=c["n_layer"], n_head=c["n_head"], n_embd=c["n_embd"],
+                                    block_size=c["block_size"], vocab_size=vocab_size), seed=0)
+    trainer = Trainer(model, cfg, lambda rng: get_batch(train_ids, cfg.batch_size, cfg.block_size, rng),
+                      print_fn=lambda *a: None)
+    return trainer.train_step, model.num_parameters()
+
+
+# ----------------------------------------------------------------------------------------------------- PyTorch
+def torch_stepper(c, train_ids, vocab_size):
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from tinyllm.datasets.batches import get_batch
+
+    L, H, C, T, V = c["n_layer"], c["n_head"], c["n_embd"], c["block_size"], vocab_size
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(C, bias=False), nn.LayerNorm(C, bias=False)
+            self.qkv, self.proj = nn.Linear(C, 3 * C, bias=False), nn.Linear(C, C, bias=False)
+            self.fc, self.fc_proj = nn.Linear(C, 4 * C, bias=False), nn.Linear(4 * C, C, bias=False)
+
+        def forward(self, x):
+            B = x.shape[0]
+            q, k, v = self.qkv(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))   # (B, H, T, D)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+            x = x + self.proj(y)
+            return x + self.fc_proj(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+            self.blocks = nn.ModuleList(Block() for _ in range(L))
+            self.ln_f = nn.LayerNorm(C, bias=False)
+            for p in self.parameters():
+                if p.dim() >= 2:
+                    nn.init.normal_(p, std=0.02)
+
+        def forward(self, idx, targets):
+            x = self.wte(idx) + self.wpe(torch.arange(T))
+            for block in self.blocks:
+                x = block(x)
+            logits = self.ln_f(x) @ self.wte.weight.T                               # tied output layer
+            return F.cross_entropy(logits.view(-1, V), targets.view(-1))
+
+    torch.manual_seed(0)
+    model = GPT()
+    emb = {id(model.wte.weight), id(model.wpe.weight)}
+    decay = [p for p in model.parameters() if p.dim() >= 2 and id(p) not in emb]
+    rest = [p for p in model.parameters() if p.dim() < 2 or id(p) in emb]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.99))
+    rng = np.random.default_rng(0)
+
+    def step():
+        x, y = get_batch(train_ids, c["batch_size"], T, rng)
+        loss = model(torch.from_numpy(x), torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+
+    return step, sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------------------------------ worker
+def load_ids():
+    from tinyllm.datasets.tokens import default_dataset, load_prepared
+    train_ids, _, tok, _ = load_prepared(default_dataset("tinyshakespeare", "chars", verbose=False), mmap=False)
+    return train_ids, tok.vocab_size
+
+
+def time_steps(step, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return 1000 * (time.perf_counter() - t0) / n
+
+
+def worker(name, threads, with_torch):
+    from tinyllm import kernels
+    c = CONFIGS[name]
+    train_ids, V = load_ids()
+    steppers = {"tinyllm": tinyllm_stepper(c, train_ids, V)}
+    if with_torch:
+        import torch
+        torch.set_num_threads(threads)
+        steppers["torch"] = torch_stepper(c, train_ids, V)
+    for label, (step, _) in steppers.items():
+        print(f"  [{name}, {threads} thr] warming up {label} ({c['warmup']} steps) ...", file=sys.stderr, flush=True)
+        time_steps(step, c["warmup"])
+    rounds = {label: [] for label in steppers}
+    for r in range(c["rounds"]):
+        for label, (step, _) in steppers.items():
+            rounds[label].append(time_steps(step, c["steps"]))
+        print(f"  [{name}, {threads} thr] round {r + 1}/{c['rounds']}: "
+              + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in rounds.items()), file=sys.stderr, flush=True)
+    tokens = c["batch_size"] * c["block_size"]
+    out = {"config": name, "threads": threads, "kernels": kernels.backend, "tokens_per_step": tokens}
+    for label, (_, n_params) in steppers.items():
+        ms = statistics.median(rounds[label])
+        out[label] = {"ms": ms, "rounds": rounds[label], "tokens_per_s": tokens * 1000 / ms, "params": n_params}
+    print(json.dumps(out))
+
+
+def profile(name):
+    import cProfile
+    import pstats
+    c = CONFIGS[name]
+    train_ids, V = load_ids()
+    step, _ = tinyllm_stepper(c, train_ids, V)
+    time_steps(step, c["warmup"])
+    prof = cProfile.Profile()
+    prof.runcall(time_steps, step, 10)
+    stats = pstats.Stats(prof)
+    total = sum(v[2] for v in stats.stats.values())
+    print(f"cProfile of 10 tinyllm steps ({name}): total self time {total:.2f} s; top functions by self time:")
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:20]
+    for (file, line, func), (cc, nc, tt, ct, _) in rows:
+        where = f"{os.path.relpath(file) if file.startswith('/') else file}:{line}({func})"
+        print(f"  {100 * tt / total:5.1f}%  {1000 * tt / 10:7.2f} ms/step  {nc // 10:5d} calls/step  {where}")
+
+
+# ------------------------------------------------------------------------------------------------------ parent
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--large", action="store_true", help="also time the 6L/384d/T256/B16 config")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--profile", action="store_true", help="profile tinyllm's baby step instead of timing")
+    ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "THREADS"), help=argparse.SUPPRESS)
+    ap.add_argument("--no_torch", action="store_true", help="time tinyllm only")
+    args = ap.parse_args()
+    try:
+        import torch  # noqa: F401
+        have_torch = not args.no_torch
+    except ImportError:
+        have_torch = False
+    if args.worker:
+        return worker(args.worker[0], int(args.worker[1]), have_torch)
+    if args.profile:
+        return profile("baby")
+    print(__doc__.split("\n\n")[1])
+    if not have_torch:
+        print("PyTorch is not importable: timing tinyllm alone (pip install torch==2.13.0 for the peer).")
+    results = []
+    for name in ["baby"] + (["large"] if args.large else []):
+        for threads in [int(t) for t in args.threads.split(",")]:
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+                   "MKL_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}
+            print(f"running {name} with {threads} thread(s) in a subprocess ...", flush=True)
+            cmd = [sys.executable, __file__, "--worker", name, str(threads)] + (["--no_torch"] if args.no_torch else [])
+            r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+            if r.returncode:
+                print(f"  worker failed (exit {r.returncode})")
+                continue
+            results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    print(f"\n{'config':<7} {'thr':>3} {'tinyllm ms':>11} {'tok/s':>8} {'torch ms':>9} {'tok/s':>8} {'ratio':>7}"
+          f"   (ratio = tinyllm tokens/s / torch tokens/s; kernels={results[0]['kernels'] if results else '?'})")
+    for res in results:
+        t = res["tinyllm"]
+        line = f"{res['config']:<7} {res['threads']:>3} {t['ms']:>11.1f} {t['tokens_per_s']:>8.0f}"
+        if "torch" in res:
+            p = res["torch"]
+            line += f" {p['ms']:>9.1f} {p['tokens_per_s']:>8.0f} {t['tokens_per_s'] / p['tokens_per_s']:>6.2f}x"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
