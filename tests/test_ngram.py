@@ -58,10 +58,10 @@ def test_fast_score_equals_readable_distribution(text, method, order):
         np.testing.assert_allclose(model.prob(ids[:t])[ids[t]], np.exp(slow[t]), rtol=1e-10, atol=1e-300)
 
 
-@given(a=texts, b=texts, method=st.sampled_from(sorted(MODELS)), order=st.integers(1, 4))
-def test_update_equals_refit(a, b, method, order):
-    whole = make_model(method, order=order, vocab="bytes").fit(a + b)
-    parts = make_model(method, order=order, vocab="bytes").fit(a).update(b)
+@given(a=texts, b=texts, c=texts, method=st.sampled_from(sorted(MODELS)), order=st.integers(1, 5))
+def test_update_equals_refit(a, b, c, method, order):
+    whole = make_model(method, order=order, vocab="bytes").fit(a + b + c)
+    parts = make_model(method, order=order, vocab="bytes").fit(a).update(b).update(c)
     if method == "naive":
         assert parts.counts == whole.counts
     else:

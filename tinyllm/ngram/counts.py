@@ -93,7 +93,10 @@ def count_ngrams(ids, order, vocab_size, skip=0):
 
 
 def merge(a, b):
-    """The trie of the union of two tries' k-grams, counts added: what counting both texts together gives."""
+    """The trie of the union of two tries' k-grams, counts added: what counting both texts together gives.
+
+    `b` is taken to continue `a`: it was counted on a.tail + more with skip=len(a.tail), so its tail is the tail.
+    """
     if (a.order, a.vocab_size) != (b.order, b.vocab_size):
         raise ValueError(f"cannot merge tries of (order, V) = {(a.order, a.vocab_size)} and {(b.order, b.vocab_size)}")
     V = a.vocab_size
@@ -111,7 +114,7 @@ def merge(a, b):
         suffix[new_b] = map_b[lb.suffix]
         out.levels.append(Level(keys, count, suffix))
         map_a, map_b = new_a, new_b
-    out.tail = np.concatenate([a.tail, b.tail])[-(a.order - 1):] if a.order > 1 else a.tail
+    out.tail = b.tail.copy()
     out.n_tokens = a.n_tokens + b.n_tokens
     return out
 
