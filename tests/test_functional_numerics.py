@@ -7,6 +7,8 @@ from hypothesis.extra.numpy import array_shapes
 
 import tinyllm.functional as F
 from tinyllm import Tensor, kernels
+from tinyllm.autograd import tensor as tensor_module
+from tinyllm.autograd.function import check_grad
 
 seeds = st.integers(0, 2**32 - 1)
 rows = array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6)
@@ -148,3 +150,37 @@ def test_bad_input_errors_name_the_argument():
         F.matmul(x, x)
     with pytest.raises(ValueError, match="Concat"):
         F.concat([np.zeros((2, 3)), np.zeros((2, 4))], axis=0)
+
+
+@BACKENDS
+def test_float32_in_float32_out_everywhere(backend, monkeypatch):
+    """No op silently upcasts: float32 inputs give float32 outputs, and every backward returns float32 gradients."""
+    previous = kernels.use(backend)
+    upcasts = []
+
+    def recording_check(fn, x, g):
+        if g.dtype != x.dtype:
+            upcasts.append(type(fn).__name__)
+        return check_grad(fn, x, g)
+
+    monkeypatch.setattr(tensor_module, "check_grad", recording_check)
+    try:
+        rng = np.random.default_rng(0)
+        x = Tensor(rng.normal(size=(2, 3, 4)).astype(np.float32), requires_grad=True)
+        w = Tensor(rng.normal(size=(4, 4)).astype(np.float32), requires_grad=True)
+        c = Tensor(rng.normal(size=(4,)).astype(np.float32), requires_grad=True)
+        k = Tensor(rng.normal(size=(4, 2)).astype(np.float32), requires_grad=True)
+        ids = rng.integers(0, 4, (2, 3))
+        outs = [x @ w, F.softmax(x, axis=1), F.log_softmax(x), F.logsumexp(x), F.layer_norm(x, c, c), F.rms_norm(x, c),
+                F.gelu(x), F.gelu(x, approximate=False), F.silu(x), F.softplus(x), F.cumsum(x, 1), F.conv1d(x, k, c),
+                F.embedding(ids, w), F.where(x.data > 0, x, 0.5), F.masked_fill(x, x.data > 0, -np.inf),
+                F.dropout(x, 0.5, rng=rng), F.scaled_dot_product_attention(x, x, x, causal=True),
+                F.cross_entropy(x, ids), x.var(axis=-1), x.max(axis=0), (x * 0.5 + 1) / 3 - 2 ** x, x.sqrt().abs(),
+                F.concat([x, np.ones((2, 3, 4))], axis=0), F.stack([x, x]), x[0, ids[0] % 3]]
+        for y in outs:
+            assert y.dtype == np.float32, y
+            with np.errstate(invalid="ignore"):
+                (F.where(np.isfinite(y.data), y, 0.0) * 1.0).sum().backward()
+        assert upcasts == [] and all(p.grad.dtype == np.float32 for p in (x, w, c, k))
+    finally:
+        kernels.use(previous)

@@ -72,13 +72,16 @@ class Function:
 
 
 def check_grad(fn, x, g):
-    """The safety net of backward: a gradient must have its input's shape; name the op when it does not."""
+    """The safety net of backward: a gradient must have its input's shape (else name the op) and dtype.
+
+    A dtype differs only when an op mixed float32 and float64 inputs; the gradient is cast to the input's dtype.
+    """
     if g.shape != x.shape:
         raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
                            f"for an input of shape {x.shape}")
     if anomaly.enabled:
         anomaly.check_backward(type(fn).__name__, g)
-    return g
+    return g if g.dtype == x.dtype else g.astype(x.dtype)
 
 
 # tensor.py imports this module; importing Tensor last keeps either import order working.

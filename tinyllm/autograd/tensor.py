@@ -247,8 +247,8 @@ def _run_backward(root, grad):
             continue
         for x, need, gx in zip(fn.inputs, fn.needs_input_grad, fn.backward(g)):
             if need and gx is not None:
-                if gx.shape != x.data.shape or anomaly.enabled:
-                    check_grad(fn, x, gx)
+                if gx.shape != x.data.shape or gx.dtype != x.data.dtype or anomaly.enabled:
+                    gx = check_grad(fn, x, gx)
                 if x in grads:
                     grads[x] = grads[x] + gx
                 else:
