@@ -157,6 +157,9 @@ def test_matmul_vectors_and_numpy_operands(batch, seed):
     assert gradcheck(lambda s, t: s @ t, a, v)  # (..., M, K) @ (K,)
     assert gradcheck(lambda s, t: t @ s, np.swapaxes(a, -1, -2), v)  # (K,) @ (..., K, M)
     assert gradcheck(lambda s: a @ s, normal(seed + 2, (4, 2)))  # ndarray @ Tensor -> __rmatmul__
+    assert gradcheck(lambda s, t: s @ t, v, v + 1)  # (K,) @ (K,) -> ()
+    for x, y in ((a, v), (v, np.swapaxes(a, -1, -2)), (v, v)):
+        np.testing.assert_allclose((Tensor(x) @ Tensor(y)).data, np.matmul(x, y), atol=1e-12)
 
 
 def test_matmul_weight_gradient_sums_over_batch():

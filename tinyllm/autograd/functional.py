@@ -42,21 +42,25 @@ def _operand(x, dtype):
 
 # ---- linear algebra -------------------------------------------------------------------------------------------
 def matmul(a, b):
-    """a @ b with NumPy semantics: (..., M, K) @ (..., K, N) -> (..., M, N), leading dims broadcast; 1-D allowed."""
+    """a @ b with NumPy semantics: (..., M, K) @ (..., K, N) -> (..., M, N), leading dims broadcast.
+
+    A 1-D operand is a vector: it is promoted to a matrix ((1, K) on the left, (K, 1) on the right) and the
+    added axis is dropped from the result, as np.matmul does.
+    """
     a, b = _tensor(a), _tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    if a.ndim == 1:  # (K,) @ (..., K, N) -> (..., N): treat a as one row, then drop it
-        return Reshape.apply(matmul(Reshape.apply(a, shape=(1, a.shape[0])), b), shape=_drop(b.shape, -2))
-    if b.ndim == 1:  # (..., M, K) @ (K,) -> (..., M)
-        return Reshape.apply(MatMul.apply(a, Reshape.apply(b, shape=(b.shape[0], 1))), shape=a.shape[:-1])
-    return MatMul.apply(a, b)
-
-
-def _drop(shape, axis):
-    shape = list(shape)
-    del shape[axis]
-    return tuple(shape)
+    if a.ndim > 1 and b.ndim > 1:
+        return MatMul.apply(a, b)
+    a2 = a if a.ndim > 1 else Reshape.apply(a, shape=(1,) + a.shape)
+    b2 = b if b.ndim > 1 else Reshape.apply(b, shape=b.shape + (1,))
+    y = MatMul.apply(a2, b2)
+    shape = list(y.shape)
+    if b.ndim == 1:
+        shape.pop(-1)
+    if a.ndim == 1:
+        shape.pop(-1 if b.ndim == 1 else -2)
+    return Reshape.apply(y, shape=tuple(shape))
 
 
 # ---- normalised exponentials and losses -------------------------------------------------------------------------
