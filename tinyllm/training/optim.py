@@ -236,12 +236,17 @@ def clip_grad_norm(params, max_norm):
     """
     _check_hyper("max_norm", max_norm, 0.0, low_inclusive=False)
     grads = [np.asarray(p.grad) for p in params if p.grad is not None]
-    total = math.sqrt(sum(_sum_of_squares(g) for g in grads))
+    total = global_grad_norm(params)
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:
             g *= scale
     return total
+
+
+def global_grad_norm(params):
+    """sqrt(sum over params of sum(g^2)): the norm clip_grad_norm bounds, and what the trainer logs."""
+    return math.sqrt(sum(_sum_of_squares(np.asarray(p.grad)) for p in params if p.grad is not None))
 
 
 def _sum_of_squares(g):

@@ -10,6 +10,7 @@ Events call user functions, minGPT style: `trainer.add_callback("on_eval", fn)`;
     resume: restores weights, optimizer moments, step, best val loss and the batch RNG, so the run continues
            exactly as if it had never stopped (tested bit for bit).
 """
+import contextlib
 import dataclasses
 import json
 import math
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.training.checkpoint import load_checkpoint, save_checkpoint
-from tinyllm.training.optim import SGD, Adam, AdamW, clip_grad_norm, decay_groups
+from tinyllm.training.optim import SGD, Adam, AdamW, clip_grad_norm, decay_groups, global_grad_norm
 from tinyllm.training.schedule import SCHEDULES, lr_at
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -152,7 +153,7 @@ class Trainer:
         if cfg.grad_clip > 0:
             grad_norm = clip_grad_norm(self.params, cfg.grad_clip)
         else:
-            grad_norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self.params if p.grad is not None))
+            grad_norm = global_grad_norm(self.params)
         if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
             raise FloatingPointError(
                 f"step {self.step}: loss {loss_value} / grad norm {grad_norm} is not finite. Rerun with "
@@ -188,7 +189,7 @@ class Trainer:
                 t_log += time.perf_counter() - t_eval  # eval time does not count toward ms/step
             if self.step >= cfg.max_iters:
                 break
-            with anomaly.detect_anomaly(cfg.anomaly_check):
+            with anomaly.detect_anomaly() if cfg.anomaly_check else contextlib.nullcontext():
                 loss, grad_norm, lr = self.train_step()
             steps_since_log += 1
             self._trigger("on_step_end")
