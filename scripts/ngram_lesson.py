@@ -5,7 +5,8 @@
     python scripts/ngram_lesson.py --quick=true                      # small data, orders 1..5: a smoke run
 
 For every dataset, method and order 1..max_order it fits on train and reports on val: cross-entropy (nats per
-token and bits per byte), the share of val contexts never seen in training, memory, train and query throughput;
+token and bits per byte), the share of val contexts never seen in training, the share of val tokens given
+probability 0, memory, train and query throughput (CPU time of this process, robust on a shared machine);
 on expressions also the accuracy at predicting a closing parenthesis and the well-formedness of generated lines.
 One trie of counts per order is shared by all trie-based methods (the counts do not depend on the smoothing).
 Then it times the issue's targets (counting orders 1..8, suffix array, scoring speed, order-8 memory), prints
@@ -119,12 +120,10 @@ def run_dataset(name, cfg, rows):
         sa = build_suffix_array(train_ids)
         print(f"   suffix array of {len(train_ids):,} tokens in {time.perf_counter() - t0:.2f} s")
     for order in range(1, max_order + 1):
-        t0 = time.perf_counter()
-        trie = count_ngrams(train_ids, order, vocab.size)
-        count_s = time.perf_counter() - t0
+        trie, _, count_s = timed(count_ngrams, train_ids, order, vocab.size)
         for method in methods:
             model = make_model(method, order=order, vocab=kind)
-            t0 = time.perf_counter()
+            t0 = time.process_time()                      # CPU time: robust on a shared machine
             if method == "naive":
                 model.vocab = vocab
                 model.fit(train_ids)
@@ -132,14 +131,13 @@ def run_dataset(name, cfg, rows):
                 model.use_counts(vocab, trie, data=train_ids, sa=sa)
             else:
                 model.use_counts(vocab, trie)
-            fit_s = time.perf_counter() - t0 + (count_s if method != "naive" else 0.0)
-            t0 = time.perf_counter()
-            lp = model.score(val_ids)
-            score_s = time.perf_counter() - t0
+            fit_s = time.process_time() - t0 + (count_s if method != "naive" else 0.0)
+            lp, _, score_s = timed(model.score, val_ids)
             nats = -float(np.mean(lp))
             row = {"dataset": name, "method": method, "order": order, "nats": nats,
                    "bpb": nats * len(val_ids) / math.log(2) / len(val.encode("utf-8")),
-                   "unseen": model.unseen_context_share(val_ids), "fit_s": fit_s,
+                   "unseen": model.unseen_context_share(val_ids), "zero_p": float(np.mean(np.isinf(lp))),
+                   "fit_s": fit_s,
                    "train_tok_s": len(train_ids) / max(fit_s, 1e-9), "query_tok_s": len(val_ids) / max(score_s, 1e-9),
                    "mb": model.nbytes() / 1e6}
             if name == "expressions":
@@ -149,7 +147,8 @@ def run_dataset(name, cfg, rows):
                      f"{100 * row['valid']:5.1f}% value {100 * row['value_ok']:5.1f}% of {row['n_valued']}"
                      if name == "expressions" else "")
             print(f"   order {order:2d} {method:8s} {nats:7.4f} nats/tok {row['bpb']:7.4f} bits/byte "
-                  f"unseen {100 * row['unseen']:5.1f}% fit {fit_s:6.2f}s query {row['query_tok_s']:>9,.0f} tok/s "
+                  f"unseen {100 * row['unseen']:5.1f}% p=0 {100 * row['zero_p']:4.1f}% fit {fit_s:6.2f}s "
+                  f"query {row['query_tok_s']:>9,.0f} tok/s "
                   f"{row['mb']:8.1f} MB{extra}", flush=True)
 
 
