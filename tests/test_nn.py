@@ -205,3 +205,9 @@ def test_mlp_and_norm_gradients_match_finite_differences(bias):
         return ((y - target) * (y - target)).sum()
 
     directional_check(loss, [x] + norm.parameters() + mlp.parameters() + rms.parameters())
+
+
+def test_repr_shows_nested_modules_inside_lists():
+    text = repr(Tree())
+    assert "(items.1.0): Leaf()" in text and "(table.b.0): Leaf()" in text
+    assert repr(Linear(3, 2, bias=False)) == "Linear(in=3, out=2, bias=False)"

@@ -147,7 +147,8 @@ class GPT(Module):
         values are appended. When the window of block_size positions would overflow, the cache is rebuilt from the
         last `cache.keep` tokens plus the new ones: one full forward over that shorter window, after which cheap
         steps resume. (Learned absolute positions make sliding a cache impossible without recomputation; rebuilding
-        at half the window costs one block-sized forward every block_size/2 tokens.)
+        at half the window costs one block-sized forward every block_size/2 tokens.) The cache is for inference:
+        no gradient flows into keys and values cached by earlier calls.
         """
         idx = self._check_ids(idx)
         B, T = idx.shape

@@ -46,6 +46,9 @@ class Linear(Module):
         self.weight = Parameter(init.normal((in_features, out_features), std, _rng(rng), dtype))
         self.bias = Parameter(init.zeros((out_features,), dtype)) if bias else None
 
+    def extra_repr(self):
+        return f"in={self.in_features}, out={self.out_features}, bias={self.bias is not None}"
+
     def forward(self, x):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Linear expected input (..., {self.in_features}), got shape {x.shape}")
@@ -72,6 +75,9 @@ class Embedding(Module):
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim), std, _rng(rng), dtype))
 
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
     def forward(self, ids):
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
@@ -91,6 +97,9 @@ class LayerNorm(Module):
         self.weight = Parameter(init.ones((dim,), dtype))
         self.bias = Parameter(init.zeros((dim,), dtype)) if bias else None
 
+    def extra_repr(self):
+        return f"{self.dim}, bias={self.bias is not None}"
+
     def forward(self, x):
         return F.layer_norm(x, self.weight, self.bias, eps=self.eps)
 
@@ -107,6 +116,9 @@ class RMSNorm(Module):
         self.eps = float(eps)
         self.weight = Parameter(init.ones((dim,), dtype))
 
+    def extra_repr(self):
+        return f"{self.dim}"
+
     def forward(self, x):
         return F.rms_norm(x, self.weight, eps=self.eps)
 
@@ -121,6 +133,9 @@ class Dropout(Module):
     def __init__(self, p=0.0, rng=None):
         self.p = check_probability("p", p)
         self.rng = _rng(rng)
+
+    def extra_repr(self):
+        return f"p={self.p}"
 
     def forward(self, x):
         if not self.training or self.p == 0.0:

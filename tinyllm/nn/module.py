@@ -145,9 +145,14 @@ class Module:
         for name, state in states.items():
             gens[name].bit_generator.state = state
 
+    def extra_repr(self):
+        """One line of settings shown by repr(), e.g. 'in=128, out=384, bias=False'. Layers override it."""
+        return ""
+
     def __repr__(self):
-        lines = [f"{type(self).__name__}("]
-        for name, m in vars(self).items():
-            if isinstance(m, Module):
-                lines.append("  " + f"({name}): {m!r}".replace("\n", "\n  "))
-        return "\n".join(lines) + ")" if len(lines) > 1 else f"{type(self).__name__}()"
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for attr, value in vars(self).items():
+            for name, m in _children(value, attr):
+                if isinstance(m, Module):
+                    lines.append("  " + f"({name}): {m!r}".replace("\n", "\n  "))
+        return "\n".join(lines) + "\n)" if len(lines) > 1 else lines[0] + ")"
