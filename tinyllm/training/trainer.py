@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 import typing
 from pathlib import Path
@@ -114,7 +115,8 @@ class Trainer:
         self.val_batches = list(val_batches)
         self.model_name, self.model_config = model_name, model_config
         self.tokenizer, self.data_fingerprint = tokenizer, data_fingerprint
-        self.print = print_fn
+        self.live_progress = print_fn is print and sys.stdout.isatty()
+        self.print = _clear_line_then(print_fn) if self.live_progress else print_fn
         self.optimizer = build_optimizer(model, cfg)
         self.params = self.optimizer.params()
         self.rng = np.random.default_rng(cfg.seed)  # draws the training batches; saved in checkpoints
@@ -180,8 +182,7 @@ class Trainer:
         from tinyllm.autograd import anomaly
         cfg = self.cfg
         self.model.train()
-        t_log, steps_since_log, started, steps_at_start = time.perf_counter(), 0, time.perf_counter(), self.step
-        ms_per_step = None
+        t_log, steps_since_log, started = time.perf_counter(), 0, time.perf_counter()
         while True:
             if (self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters) and self._evaluated_at != self.step:
                 t_eval = time.perf_counter()
@@ -193,14 +194,17 @@ class Trainer:
                 loss, grad_norm, lr = self.train_step()
             steps_since_log += 1
             self._trigger("on_step_end")
+            if self.live_progress:  # an in-place counter between log lines (terminals only)
+                sys.stdout.write(f"\r  step {self.step}/{cfg.max_iters} loss {loss:.4f}\033[K")
+                sys.stdout.flush()
             if self.step % cfg.log_interval == 0 or self.step == cfg.max_iters:
                 now = time.perf_counter()
                 ms_per_step = 1000 * (now - t_log) / steps_since_log
                 t_log, steps_since_log = now, 0
-                self._log_train(loss, lr, grad_norm, ms_per_step, time.perf_counter() - started, steps_at_start)
+                self._log_train(loss, lr, grad_norm, ms_per_step, time.perf_counter() - started)
         return self.history
 
-    def _log_train(self, loss, lr, grad_norm, ms_per_step, elapsed, steps_at_start):
+    def _log_train(self, loss, lr, grad_norm, ms_per_step, elapsed):
         cfg = self.cfg
         rec = {"event": "train", "step": self.step, "loss": round(loss, 6), "lr": lr,
                "grad_norm": round(grad_norm, 6), "ms_per_step": round(ms_per_step, 3),
@@ -265,6 +269,14 @@ class Trainer:
         self.step, self.best_val_loss = ckpt.step, ckpt.best_val_loss
         self._evaluated_at = self.step  # the checkpoint was written right after evaluating at this step
         return ckpt
+
+
+def _clear_line_then(print_fn):
+    """print_fn that first erases the in-place progress counter, so log lines never collide with it."""
+    def say(*args, **kwargs):
+        sys.stdout.write("\r\033[K")
+        print_fn(*args, **kwargs)
+    return say
 
 
 def _fmt_time(seconds):
