@@ -13,6 +13,7 @@ MAX_DEPTH = 20                 # JSON nesting of the whole body
 MAX_CLAUSES = 100              # query clauses in the whole body
 MAX_TERMS = 100                # values in a terms/ids list
 MAX_STRING = 1_000             # characters in one query string
+BODY_KEYS = ("size", "from", "aggs", "aggregations", "sort", "_source", "highlight", "track_total_hits")
 
 WHY_NOT = {   # reasons for well-known constructs outside the allow-list
     "script": "scripts are not allowed", "script_fields": "scripts are not allowed",
@@ -198,6 +199,9 @@ class QueryGate:
         self.clauses += 1
         if self.clauses > MAX_CLAUSES:
             raise QueryRejected(path, f"too many query clauses (more than {MAX_CLAUSES})")
+        for key in _obj(q, path):
+            if key in BODY_KEYS and len(q) > 1:     # the lecture's mistake: size/aggs nested inside query
+                raise QueryRejected(_key(path, key), f"{key!r} belongs at the top level of the body, not in a query")
         kind, spec = _single(q, path, "a query")
         handler = getattr(self, "q_" + kind, None)
         if handler is None:
@@ -266,12 +270,16 @@ class QueryGate:
                                                      "phrase_prefix", "bool_prefix"))
         if "fuzziness" in spec and mtype in ("cross_fields", "phrase", "phrase_prefix"):
             raise QueryRejected(_key(path, "fuzziness"), f"fuzziness is not supported by multi_match type {mtype}")
+        if "slop" in spec and mtype not in ("phrase", "phrase_prefix"):
+            raise QueryRejected(_key(path, "slop"), f"slop needs multi_match type phrase, not {mtype}")
         return self._text_opts(spec, path)
 
     def q_term(self, spec, path, depth):
         name, kind, opts, fpath, mpath = self._field_clause(spec, path, "term", ("keyword", "numeric", "date"),
                                                             "value", ("boost", "case_insensitive"))
         self.value(opts["value"], mpath, kind, name, integral=True)
+        if "case_insensitive" in opts and kind != "keyword":
+            raise QueryRejected(_key(fpath, "case_insensitive"), "case_insensitive only applies to keyword fields")
         return {name: self._text_opts(opts, fpath) if len(opts) > 1 else opts["value"]}
 
     def q_terms(self, spec, path, depth):
