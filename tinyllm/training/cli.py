@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tinyllm.config import ConfigError, help_text, merge_preset, parse_overrides, to_dict
+from tinyllm.training.checkpoint import CheckpointError
 from tinyllm.training.presets import PRESETS
 from tinyllm.training.trainer import TrainConfig, Trainer
 
@@ -80,10 +81,15 @@ def run(argv, print_fn=print):
 
     model_name, cfg, _ = build_config(argv)
     print_fn(f"tinyllm train: model={model_name}  kernels={kernels.backend}  threads={kernels.num_threads()}")
-    print_fn("effective config:\n" + json.dumps(to_dict(cfg), indent=1))
+    latest = Path(cfg.out_dir) / "latest"
+    if cfg.resume and not (latest.exists() or latest.with_name("latest.previous").exists()):
+        raise FileNotFoundError(f"--resume: nothing to resume in out_dir={cfg.out_dir!r} (no {latest}); "
+                                f"drop --resume to start fresh, or pass the --out_dir of the run to continue")
 
     train_ids, val_ids, tokenizer, meta = load_data(cfg, print_fn)
     model_cfg = dataclasses.replace(cfg.model, block_size=cfg.block_size, vocab_size=tokenizer.vocab_size)
+    cfg = dataclasses.replace(cfg, model=model_cfg)  # what is printed and stored is what runs
+    print_fn("effective config: " + _one_line(to_dict(cfg)))
     model = build_model(model_name, to_dict(model_cfg), seed=cfg.seed)
     print_fn(f"model: {model.num_parameters():,} parameters; {cfg.tokens_per_step:,} tokens per step "
              f"({cfg.grad_accum} x {cfg.batch_size} x {cfg.block_size}); {cfg.max_iters} steps")
@@ -94,7 +100,6 @@ def run(argv, print_fn=print):
         model_name=model_name, model_config=model_cfg, tokenizer=tokenizer, data_fingerprint=meta["sha256"],
         print_fn=print_fn)
     if cfg.resume:
-        latest = Path(cfg.out_dir) / "latest"
         ckpt = trainer.resume(latest)
         print_fn(f"resumed from {ckpt.path} at step {trainer.step} (best val {trainer.best_val_loss:.4f})")
     elif cfg.out_dir and (Path(cfg.out_dir) / "log.jsonl").exists():
@@ -107,6 +112,12 @@ def run(argv, print_fn=print):
         prompt = cfg.prompt or tokenizer.decode([int(val_ids[0])])
         print_fn("sample:\n" + sample(trainer.model, tokenizer, cfg, prompt))
     return trainer
+
+
+def _one_line(d, prefix=""):
+    """{"lr": 0.001, "model": {"n_layer": 4}} -> 'lr=0.001 model.n_layer=4' (the same spelling as the options)."""
+    return " ".join(_one_line(v, f"{prefix}{k}.") if isinstance(v, dict) else f"{prefix}{k}={json.dumps(v)}"
+                    for k, v in d.items())
 
 
 def sample(model, tokenizer, cfg, prompt):
@@ -131,7 +142,7 @@ def main(argv=None):
             print(help_text(cfg))
             return 0
         run(argv)
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError, CheckpointError) as e:
         print(f"tinyllm train: {e}", file=sys.stderr)
         return 2
     return 0

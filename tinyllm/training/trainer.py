@@ -259,6 +259,11 @@ class Trainer:
         if saved_fp and self.data_fingerprint and saved_fp != self.data_fingerprint:
             self.print(f"warning: {path} was trained on different data (fingerprint {saved_fp[:12]} vs "
                        f"{self.data_fingerprint[:12]}); resuming anyway")
+        saved_cfg = ckpt.manifest.get("train_config") or {}
+        changed = [f"{k} {saved_cfg[k]!r} -> {v!r}" for k, v in dataclasses.asdict(self.cfg).items()
+                   if k in saved_cfg and k not in ("resume", "model") and saved_cfg[k] != v]
+        if changed:
+            self.print(f"note: resuming with settings that differ from the checkpoint's: {', '.join(changed)}")
         self.model.load_state_dict(ckpt.weights)
         if ckpt.manifest.get("model_rng") and hasattr(self.model, "set_rng_state"):
             self.model.set_rng_state(ckpt.manifest["model_rng"])
