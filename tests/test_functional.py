@@ -38,7 +38,8 @@ def using(backend):
 
 
 def assert_same_forward_and_backward(fused, composed, *inputs, atol=1e-10):
-    """Run both on the same float64 inputs with the same upstream gradient; outputs and grads must agree."""
+    """Run both on the same float64 inputs with the same upstream gradient; outputs and grads must agree.
+    The fused op's gradient is also checked against finite differences on its own."""
     outs, grads = [], []
     for f in (fused, composed):
         ts = [Tensor(x, requires_grad=True) for x in inputs]
@@ -50,6 +51,7 @@ def assert_same_forward_and_backward(fused, composed, *inputs, atol=1e-10):
     np.testing.assert_allclose(outs[0], outs[1], atol=atol, rtol=1e-8)
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, atol=atol, rtol=1e-8)
+    assert gradcheck(fused, *inputs)
 
 
 # ---- composed references, written with primitives only ------------------------------------------------------------
