@@ -95,11 +95,13 @@ def test_sum_and_mean(sa, keepdims, seed):
 
 
 @given(sa=shape_and_axis(nonempty), keepdims=st.booleans(), seed=seeds)
-def test_max_and_var(sa, keepdims, seed):
+def test_max_min_and_var(sa, keepdims, seed):
     shape, axis = sa
     x = normal(seed, shape)  # continuous values: ties have probability 0
     assert gradcheck(lambda t: t.max(axis=axis, keepdims=keepdims), x)
     np.testing.assert_allclose(Tensor(x).max(axis=axis, keepdims=keepdims).data, np.max(x, axis, keepdims=keepdims))
+    assert gradcheck(lambda t: t.min(axis=axis, keepdims=keepdims), x)
+    np.testing.assert_allclose(Tensor(x).min(axis=axis, keepdims=keepdims).data, np.min(x, axis, keepdims=keepdims))
     assert gradcheck(lambda t: t.var(axis=axis, keepdims=keepdims), x)
     np.testing.assert_allclose(Tensor(x).var(axis=axis, keepdims=keepdims).data,
                                np.var(x, axis=axis, keepdims=keepdims), atol=1e-12)

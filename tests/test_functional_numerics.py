@@ -150,6 +150,10 @@ def test_bad_input_errors_name_the_argument():
         F.matmul(x, x)
     with pytest.raises(ValueError, match="Concat"):
         F.concat([np.zeros((2, 3)), np.zeros((2, 4))], axis=0)
+    for bad_axis in (lambda: F.softmax(x, axis=3), lambda: F.logsumexp(x, axis=-3), lambda: F.cumsum(x, axis=2),
+                     lambda: Tensor(x).mean(axis=2), lambda: Tensor(x).max(axis=(0, 5))):
+        with pytest.raises(ValueError, match="axis .* out of bounds"):
+            bad_axis()
 
 
 @BACKENDS

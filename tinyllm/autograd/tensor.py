@@ -150,6 +150,7 @@ class Tensor:
     # ---- reductions --------------------------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False): return Sum.apply(self, axis=axis, keepdims=keepdims)
     def max(self, axis=None, keepdims=False): return Max.apply(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return -(-self).max(axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
         """sum / n, where n counts the reduced elements (NaN for an empty reduction, as in NumPy)."""
