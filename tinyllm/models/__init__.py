@@ -7,8 +7,9 @@ import dataclasses
 import difflib
 
 from tinyllm.models.gpt import GPT, GPTConfig
+from tinyllm.models.zoo import ZooConfig, ZooGPT
 
-MODELS = {"gpt": (GPTConfig, GPT)}
+MODELS = {"gpt": (GPTConfig, GPT), "gpt_zoo": (ZooConfig, ZooGPT)}
 
 
 def build_model(name, config_dict=None, seed=0):

@@ -1,0 +1,242 @@
+"""gpt_zoo: the GPT of gpt.py with every attention piece chosen in the config, so each claim can be measured.
+
+    tinyllm train --model=gpt_zoo --model.pos=rope                  # RoPE instead of learned positions
+    tinyllm train --model=gpt_zoo --model.score=additive --model.pos=alibi
+    tinyllm train --model=gpt_zoo --model.attention=linear --model.mlp=moe --model.n_expert=4
+
+    x = wte[idx] (+ pos.embed)                      (B, T, C), flattened to (B*T, C)
+    for each block:  x = x + attn(ln_1(x))          MultiHeadAttention(score, pos, kind): zoo_attention.py
+                     x = x + mlp(ln_2(x))           dense MLP, or a mixture of experts (moe.py)
+    logits = ln_f(x) W_out                          (B, T, V)
+    loss   = cross_entropy + aux_loss_weight * sum of the MoE layers' load-balancing losses
+
+With score="scaled_dot", pos="learned", attention="softmax", mlp="dense" it computes exactly what GPT computes
+(tested on shared weights). ZooBlock is reused by the encoder (encoder.py) and the encoder-decoder (seq2seq.py).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+import tinyllm.functional as F
+from tinyllm.autograd.tensor import Tensor
+from tinyllm.models.gpt import GPTConfig
+from tinyllm.models.moe import MoE
+from tinyllm.models.positions import POSITIONS, build_position
+from tinyllm.models.scores import SCORES
+from tinyllm.models.zoo_attention import KINDS, MultiHeadAttention
+from tinyllm.nn import init
+from tinyllm.nn.layers import MLP, Dropout, Embedding, LayerNorm, Linear, check_positive_int
+from tinyllm.nn.module import Module
+
+MLPS = ("dense", "moe")
+
+
+@dataclass
+class ZooConfig(GPTConfig):
+    """GPTConfig plus the swappable pieces. Defaults reproduce GPT exactly."""
+    score: str = "scaled_dot"      # scaled_dot | dot | general | cosine | additive | location (scores.py)
+    pos: str = "learned"           # learned | sinusoidal | rope | alibi | none (positions.py)
+    attention: str = "softmax"     # softmax | linear | local
+    window: int = 16               # keys each query sees when attention=local (itself included)
+    mlp: str = "dense"             # dense | moe
+    n_expert: int = 4              # experts per MoE layer
+    top_k: int = 1                 # experts per token
+    expert_hidden: int = 0         # hidden width of an expert (0 = 4*n_embd/n_expert: same parameters as dense)
+    capacity_factor: float = 1.25  # an expert takes at most ceil(factor * N * top_k / n_expert) tokens
+    aux_loss_weight: float = 0.01  # weight of the load-balancing loss
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, allowed in (("score", SCORES), ("pos", POSITIONS), ("attention", KINDS), ("mlp", MLPS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{type(self).__name__}.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("window", "n_expert", "top_k"):
+            check_positive_int(f"{type(self).__name__}.{name}", getattr(self, name))
+        if self.top_k > self.n_expert:
+            raise ValueError(f"{type(self).__name__}.top_k ({self.top_k}) must be <= n_expert ({self.n_expert})")
+        if self.expert_hidden < 0:
+            raise ValueError(f"{type(self).__name__}.expert_hidden must be >= 0, got {self.expert_hidden}")
+        if not self.capacity_factor > 0:
+            raise ValueError(f"{type(self).__name__}.capacity_factor must be > 0, got {self.capacity_factor}")
+        if self.aux_loss_weight < 0:
+            raise ValueError(f"{type(self).__name__}.aux_loss_weight must be >= 0, got {self.aux_loss_weight}")
+        if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"pos='rope' needs an even head dimension, got n_embd/n_head = "
+                             f"{self.n_embd // self.n_head}")
+
+
+class ZooBlock(Module):
+    """Pre-LN block: x + attn(ln_1(x)) [+ cross_attn(ln_x(x), memory)] then + mlp(ln_2(x))."""
+
+    def __init__(self, cfg, rng, dropout_rng, causal=True, cross=False):
+        dtype, proj_std = np.dtype(cfg.dtype), init.residual_std(cfg.n_layer)
+        common = dict(attn_impl=cfg.attn_impl, max_len=cfg.block_size, bias=cfg.bias, dropout=cfg.dropout,
+                      proj_std=proj_std, rng=rng, dropout_rng=dropout_rng, dtype=dtype)
+        self.ln_1 = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, score=cfg.score, kind=cfg.attention,
+                                       window=cfg.window, causal=causal, **common)
+        self.ln_2 = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        if cfg.mlp == "moe":
+            self.mlp = MoE(cfg.n_embd, cfg.n_expert, cfg.top_k, cfg.expert_hidden or None, cfg.capacity_factor,
+                           bias=cfg.bias, dropout=cfg.dropout, proj_std=proj_std, rng=rng,
+                           dropout_rng=dropout_rng, dtype=dtype)
+        else:
+            self.mlp = MLP(cfg.n_embd, bias=cfg.bias, dropout=cfg.dropout, proj_std=proj_std, rng=rng,
+                           dropout_rng=dropout_rng, dtype=dtype)
+        self.cross = cross
+        if cross:   # cross-attention: softmax with the same score, no position code, never causal
+            self.ln_x = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
+            self.xattn = MultiHeadAttention(cfg.n_embd, cfg.n_head, score=cfg.score, causal=False, cross=True,
+                                            **common)
+
+    def forward(self, x, B, T, pos=None, key_mask=None, state=None, start=0, memory=None, memory_mask=None):
+        x = x + self.attn(self.ln_1(x), B, T, pos, key_mask, state, start)                   # (B*T, C)
+        if self.cross:
+            x = x + self.xattn(self.ln_x(x), B, T, key_mask=memory_mask, memory=memory)
+        return x + self.mlp(self.ln_2(x))
+
+    def aux_loss(self):
+        return self.mlp.aux_loss if isinstance(self.mlp, MoE) else None
+
+
+class ZooCache:
+    """Per-layer inference state (keys/values, or linear attention's (S, z)) plus the tokens fed so far.
+
+    Same contract as the KVCache of attention.py (batch, pos, ids, keep, reset, reorder), so the sampler and
+    beam search use it unchanged; like GPT, the model rebuilds it from `ids` when block_size would overflow.
+    """
+
+    def __init__(self, n_layer, batch, block_size, keep=None):
+        check_positive_int("batch", batch)
+        keep = block_size // 2 if keep is None else keep
+        if not 0 <= keep < block_size:
+            raise ValueError(f"keep must be in [0, block_size={block_size}), got {keep}")
+        self.layers = [dict() for _ in range(n_layer)]
+        self.ids = np.zeros((batch, block_size), dtype=np.int64)
+        self.pos, self.keep, self.block_size = 0, keep, block_size
+
+    @property
+    def batch(self):
+        return self.ids.shape[0]
+
+    def reset(self):
+        self.pos = 0
+        self.layers = [dict() for _ in self.layers]
+
+    def reorder(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.shape != (self.batch,):
+            raise ValueError(f"reorder expects {self.batch} row indices, got shape {rows.shape}")
+        for state in self.layers:
+            for key, value in state.items():
+                if isinstance(value, np.ndarray):
+                    state[key] = value[rows]
+                else:
+                    value.reorder(rows)
+        self.ids = self.ids[rows]
+
+
+class ZooGPT(Module):
+    """The decoder-only model with swappable pieces; same interface as GPT (forward, loss, new_cache)."""
+
+    def __init__(self, config=None, seed=0):
+        cfg = ZooConfig() if config is None else config
+        if not isinstance(cfg, ZooConfig):
+            raise TypeError(f"config must be a ZooConfig, got {type(cfg).__name__}")
+        self.config = cfg
+        rng = np.random.default_rng(seed)
+        self.dropout_rng = np.random.default_rng([seed, 1])
+        dtype = np.dtype(cfg.dtype)
+        self.wte = Embedding(cfg.vocab_size, cfg.n_embd, rng=rng, dtype=dtype)
+        self.pos = build_position(cfg.pos, n_embd=cfg.n_embd, n_head=cfg.n_head, block_size=cfg.block_size,
+                                  rng=rng, dtype=dtype)
+        self.drop = Dropout(cfg.dropout, rng=self.dropout_rng)
+        self.blocks = [ZooBlock(cfg, rng, self.dropout_rng) for _ in range(cfg.n_layer)]
+        self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        self.lm_head = None if cfg.tie_embeddings else Linear(cfg.n_embd, cfg.vocab_size, bias=False, rng=rng,
+                                                              dtype=dtype)
+
+    def _check_ids(self, idx, what="idx"):
+        idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        if idx.ndim != 2 or idx.dtype.kind not in "iu":
+            raise ValueError(f"{what} must be an integer array of shape (B, T), got {idx.dtype} {idx.shape}")
+        V = self.config.vocab_size
+        if idx.size and (idx.min() < 0 or idx.max() >= V):
+            raise ValueError(f"{what} must hold token ids in [0, {V}), got min {idx.min()} and max {idx.max()}")
+        return idx
+
+    def _logits2d(self, idx, cache=None):
+        """idx (B, T) -> logits (B*T, V) for positions start..start+T-1 (start = cache.pos, or 0)."""
+        B, T = idx.shape
+        start = 0 if cache is None else cache.pos
+        x = self.wte(idx)                                                     # (B, T, C)
+        pe = self.pos.embed(start, T)
+        if pe is not None:
+            x = x + pe                                                        # + (T, C)
+        x = self.drop(x.reshape(B * T, self.config.n_embd))                  # (B*T, C)
+        for layer, block in enumerate(self.blocks):
+            state = None if cache is None else cache.layers[layer]
+            x = block(x, B, T, self.pos, None, state, start)
+        x = self.ln_f(x)
+        w_out = self.wte.weight.T if self.lm_head is None else self.lm_head.weight   # (C, V)
+        return x @ w_out                                                       # (B*T, V)
+
+    def forward(self, idx, cache=None):
+        """idx (B, T) int -> logits Tensor (B, T, V); with a cache, as GPT.forward (rebuilds on overflow)."""
+        idx = self._check_ids(idx)
+        B, T = idx.shape
+        bs = self.config.block_size
+        if T > bs:
+            raise ValueError(f"sequence length {T} exceeds block_size {bs}; crop idx to its last {bs} tokens")
+        if cache is None:
+            return self._logits2d(idx).reshape(B, T, self.config.vocab_size)
+        if cache.batch != B:
+            raise ValueError(f"cache was made for batch {cache.batch}, got idx with batch {B}")
+        if cache.pos + T > cache.block_size:
+            n_keep = min(cache.keep, cache.block_size - T)
+            idx = np.concatenate([cache.ids[:, cache.pos - n_keep:cache.pos], idx], axis=1)
+            cache.reset()
+            return self.forward(idx, cache)[:, n_keep:]
+        logits = self._logits2d(idx, cache).reshape(B, T, self.config.vocab_size)
+        cache.ids[:, cache.pos:cache.pos + T] = idx
+        cache.pos += T
+        return logits
+
+    def new_cache(self, batch, keep=None):
+        return ZooCache(self.config.n_layer, batch, self.config.block_size, keep)
+
+    def aux_loss(self):
+        """Sum of the MoE layers' load-balancing losses from the last forward (None without MoE)."""
+        losses = [b.aux_loss() for b in self.blocks if b.aux_loss() is not None]
+        return None if not losses else sum(losses[1:], losses[0])
+
+    def expert_utilisation(self):
+        """Per MoE layer, the share of the last batch's tokens each expert processed."""
+        return [b.mlp.utilisation() for b in self.blocks if isinstance(b.mlp, MoE)]
+
+    def attention_maps(self, idx):
+        """Attention probabilities (n_layer, B, H, T, T) for idx, through the naive path (recorded)."""
+        from tinyllm.autograd.tensor import no_grad
+        for b in self.blocks:
+            b.attn.record = True
+        try:
+            with no_grad():
+                self.forward(idx)
+            return np.stack([b.attn.last_probs for b in self.blocks])
+        finally:
+            for b in self.blocks:
+                b.attn.record = False
+
+    def loss(self, batch):
+        """Mean next-token cross-entropy of batch = (x, y), plus the weighted MoE balancing loss."""
+        x, y = batch
+        x, y = self._check_ids(x, "x"), self._check_ids(y, "y")
+        if x.shape != y.shape:
+            raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+        if x.shape[1] > self.config.block_size:
+            raise ValueError(f"sequence length {x.shape[1]} exceeds block_size {self.config.block_size}")
+        loss = F.cross_entropy(self._logits2d(x), y.reshape(-1))
+        aux = self.aux_loss()
+        if aux is not None and self.config.aux_loss_weight > 0:
+            loss = loss + aux * self.config.aux_loss_weight
+        return loss
