@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from tinyllm.training.adam_kernel import adam_update
+
 
 def _check_hyper(name, value, low=0.0, high=None, low_inclusive=True):
     """Reject a bad hyperparameter with a message naming it."""
@@ -181,25 +183,21 @@ class Adam(Optimizer):
 
     def _update(self, w, g, state, group):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        shrink = 1.0
         if wd and self.decoupled:
-            w *= 1.0 - lr * wd        # AdamW: shrink the weights directly, outside the adaptive scaling
+            shrink = 1.0 - lr * wd    # AdamW: shrink the weights directly, outside the adaptive scaling
         elif wd:
             g = g + wd * w            # Adam: L2 penalty folded into the gradient
         if "exp_avg" not in state:
             state["exp_avg"] = np.zeros_like(w)
             state["exp_avg_sq"] = np.zeros_like(w)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         t = self.step_count
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
-        v += (1.0 - b2) * np.square(g)
         # fold both bias corrections into one step size and one eps: w -= a_t * m / (sqrt(v) + eps_t)
         a_t = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
         eps_t = eps * math.sqrt(1.0 - b2 ** t)
-        denom = np.sqrt(v)
-        denom += eps_t
-        w -= a_t * (m / denom)
+        # m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w = shrink * w - a_t * m / (sqrt(v) + eps_t), in place
+        adam_update(w, np.asarray(g, dtype=w.dtype), state["exp_avg"], state["exp_avg_sq"], b1, b2, a_t, eps_t,
+                    shrink)
 
 
 class AdamW(Adam):
