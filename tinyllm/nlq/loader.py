@@ -38,6 +38,17 @@ def iter_docs(index, path=None):
         raise FileNotFoundError(f"data file not found: {path} (the tinyllm checkout ships it under data/)") from None
 
 
+def count_docs(index, path=None):
+    """Number of documents in the data file, counted without parsing them (the cheap check for "already loaded")."""
+    path = data_path(index) if path is None else path
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data file not found: {path} (the tinyllm checkout ships it under data/)") from None
+
+
 def _progress(index, done, total, t0, stream):
     rate = done / max(time.perf_counter() - t0, 1e-9)
     print(f"\r  {index}: {done:,}/{total:,} documents ({rate:,.0f} docs/s)", end="", file=stream, flush=True)
@@ -64,17 +75,18 @@ def load_index(client, index, mappings=None, chunk_size=CHUNK_SIZE, progress=Tru
     mappings = schema.load_mappings() if mappings is None else mappings
     stream = sys.stderr if stream is None else stream
     spec = mappings[index]
-    docs = list(iter_docs(index, path))
+    expected = count_docs(index, path)
     if client.indices.exists(index=index):
         _check_existing_mapping(client, index, spec)
         client.indices.refresh(index=index)
         have = client.count(index=index)["count"]
-        if have == len(docs):
+        if have == expected:
             if progress:
                 print(f"  {index}: already loaded ({have:,} documents)", file=stream)
             return have
     else:
         client.indices.create(index=index, settings=spec.get("settings", {}), mappings=spec["mappings"])
+    docs = list(iter_docs(index, path))
     t0 = time.perf_counter()
     actions = ({"_index": index, "_id": schema.doc_id(index, d), "_source": d} for d in docs)
     done = 0

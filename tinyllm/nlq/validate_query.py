@@ -134,11 +134,14 @@ def _formats(x, path):
 
 
 def _time_zone(x, path):
+    """A UTC offset like +01:00, or an IANA zone name known to this Python (e.g. Europe/Berlin)."""
     if re.fullmatch(r"[+-]\d{2}:\d{2}|Z|UTC", _str(x, path, 64)):
         return x
     try:
+        if not re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}", x):
+            raise ValueError(x)
         zoneinfo.ZoneInfo(x)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
         raise QueryRejected(path, f"unknown time zone {x!r}") from None
     return x
 
