@@ -8,6 +8,9 @@ signature; the reference simply recomputes P = exp(S - lse) in the backward. Ful
 """
 import numpy as np
 
+from ._blas import mm
+from ._rows import FASTMATH, exp_nonpos, is_float, njit, prange, threads_for
+
 
 def _scores(q, k, mask, causal, scale):
     s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale  # (..., Tq, Tk)
@@ -53,3 +56,186 @@ def attention_backward_numpy(q, k, v, out, lse, dout, mask=None, causal=False, s
     dq = np.matmul(ds, k64) * scale
     dk = np.matmul(np.swapaxes(ds, -1, -2), q64) * scale
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numba twins: one fused kernel per (batch * head) item n, walking the queries in blocks of _BLOCK_Q rows. For each
+# block: S = q_blk k^T * scale (BLAS), mask, a two-pass row softmax (max, then exp and sum), out_blk = P v (BLAS).
+# Only the block's (rows x keys) scores exist at a time, and with causal=True keys no row of the block can see are
+# never computed. The backward recomputes P = exp(S - lse) block by block instead of storing it. Arithmetic is
+# float64 for every input dtype, as in the NumPy twin, so float32 inputs of magnitude 1e4 still match it.
+
+_BLOCK_Q = 64  # query rows per block: a 64 x Tk float64 score block stays in L2 cache for Tk up to ~2k
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _keys_end(i1, shift, Tk, causal):
+    """Number of leading keys any query row < i1 may see (query i sees keys j <= i + shift when causal)."""
+    return min(Tk, max(0, i1 + shift)) if causal else Tk
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _masked_scores(s, i0, shift, scale, causal, has_mask, mask_n):
+    """s (rows, keys) <- s * scale, with -inf where the causal rule or the mask forbids attending."""
+    for r in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            visible = (not causal or j <= i0 + r + shift) and (not has_mask or mask_n[i0 + r, j])
+            s[r, j] = s[r, j] * scale if visible else -np.inf
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _forward_item(q, k, v, mask_n, has_mask, causal, scale, out, lse):
+    """Attention for one item: q (Tq, D), k (Tk, D), v (Tk, Dv) -> out (Tq, Dv), lse (Tq,)."""
+    Tq, Tk = q.shape[0], k.shape[0]
+    shift = Tk - Tq
+    k64, v64 = k.astype(np.float64), v.astype(np.float64)
+    for i0 in range(0, Tq, _BLOCK_Q):
+        i1 = min(i0 + _BLOCK_Q, Tq)
+        kend = _keys_end(i1, shift, Tk, causal)
+        if kend == 0:  # causal with Tq > Tk: these first rows see no key at all
+            out[i0:i1] = 0
+            lse[i0:i1] = -np.inf
+            continue
+        s = np.empty((i1 - i0, kend))
+        mm(q[i0:i1].astype(np.float64), k64[:kend].T, s)  # (rows, D) @ (D, kend)
+        _masked_scores(s, i0, shift, scale, causal, has_mask, mask_n)
+        for r in range(i1 - i0):
+            m = -np.inf
+            for j in range(kend):
+                m = s[r, j] if s[r, j] > m else m
+            if m == -np.inf:  # nothing visible: P = 0, out = 0, lse = -inf
+                s[r, :] = 0.0
+                lse[i0 + r] = -np.inf
+                continue
+            total = 0.0
+            for j in range(kend):
+                s[r, j] = exp_nonpos(s[r, j] - m)
+                total += s[r, j]
+            lse[i0 + r] = m + np.log(total)
+            inv = 1.0 / total
+            for j in range(kend):
+                s[r, j] *= inv
+        o = np.empty((i1 - i0, v.shape[1]))
+        mm(s, v64[:kend], o)  # P (rows, kend) @ v (kend, Dv)
+        out[i0:i1] = o
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scale, dq, dk, dv):
+    """Gradients for one item, following the NumPy twin's formulas block by block (dk, dv accumulate)."""
+    Tq, Tk = q.shape[0], k.shape[0]
+    shift = Tk - Tq
+    k64, v64 = k.astype(np.float64), v.astype(np.float64)
+    dk64, dv64 = np.zeros(k64.shape), np.zeros(v64.shape)
+    for i0 in range(0, Tq, _BLOCK_Q):
+        i1 = min(i0 + _BLOCK_Q, Tq)
+        kend = _keys_end(i1, shift, Tk, causal)
+        if kend == 0:
+            dq[i0:i1] = 0
+            continue
+        q_b, do_b = q[i0:i1].astype(np.float64), dout[i0:i1].astype(np.float64)
+        p = np.empty((i1 - i0, kend))
+        mm(q_b, k64[:kend].T, p)
+        _masked_scores(p, i0, shift, scale, causal, has_mask, mask_n)
+        for r in range(i1 - i0):
+            l_i = lse[i0 + r]
+            for j in range(kend):  # P = exp(S - lse); a fully masked row (lse = -inf) gets P = 0
+                p[r, j] = exp_nonpos(p[r, j] - l_i) if l_i != -np.inf else 0.0
+        t = np.empty((kend, v.shape[1]))
+        dv64[:kend] += mm(p.T, do_b, t)  # dv = P^T dout
+        ds = np.empty((i1 - i0, kend))
+        mm(do_b, v64[:kend].T, ds)  # dP = dout v^T
+        for r in range(i1 - i0):
+            delta = 0.0  # rowsum(dout * out)
+            for c in range(out.shape[1]):
+                delta += do_b[r, c] * np.float64(out[i0 + r, c])
+            for j in range(kend):
+                ds[r, j] = p[r, j] * (ds[r, j] - delta)  # dS = P * (dP - delta)
+        g = np.empty((i1 - i0, q.shape[1]))
+        dq[i0:i1] = mm(ds, k64[:kend], g) * scale  # dq = dS k * scale
+        t = np.empty((kend, q.shape[1]))
+        dk64[:kend] += mm(ds.T, q_b, t) * scale  # dk = dS^T q * scale
+    dk[:] = dk64
+    dv[:] = dv64
+
+
+@njit(cache=True, parallel=True)
+def _forward_all(q, k, v, mask, midx, has_mask, causal, scale, out, lse):
+    for n in prange(q.shape[0]):
+        _forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, out[n], lse[n])
+
+
+@njit(cache=True)
+def _forward_all_serial(q, k, v, mask, midx, has_mask, causal, scale, out, lse):
+    for n in range(q.shape[0]):
+        _forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, out[n], lse[n])
+
+
+@njit(cache=True, parallel=True)
+def _backward_all(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, dq, dk, dv):
+    for n in prange(q.shape[0]):
+        _backward_item(q[n], k[n], v[n], out[n], lse[n], dout[n], mask[midx[n]], has_mask, causal, scale,
+                       dq[n], dk[n], dv[n])
+
+
+@njit(cache=True)
+def _backward_all_serial(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, dq, dk, dv):
+    for n in range(q.shape[0]):
+        _backward_item(q[n], k[n], v[n], out[n], lse[n], dout[n], mask[midx[n]], has_mask, causal, scale,
+                       dq[n], dk[n], dv[n])
+
+
+def _numba_can_run(q, k, v, mask):
+    """The cases the fused kernel covers; anything else (broadcast q/k/v, empty dims, odd dtypes, a mask
+    with more dims than q) runs the NumPy twin."""
+    return (q.ndim >= 2 and q.ndim == k.ndim == v.ndim and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+            and is_float(q, k, v) and q.size and k.size and v.size
+            and (mask is None or np.ndim(mask) <= q.ndim))
+
+
+def _flat_mask(mask, lead, Tq, Tk):
+    """mask broadcastable to lead + (Tq, Tk) -> (compact (M, Tq, Tk) bool, index (N,) of each item's mask)."""
+    n_items = int(np.prod(lead, dtype=np.int64))
+    if mask is None:
+        return np.ones((1, 1, 1), dtype=bool), np.zeros(n_items, dtype=np.int64)
+    mask = np.asarray(mask).astype(bool, copy=False)
+    full = lead + (Tq, Tk)
+    if np.broadcast_shapes(mask.shape, full) != full:
+        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {full}")
+    mask = mask.reshape((1,) * (len(full) - mask.ndim) + mask.shape)  # pad to the scores' ndim
+    mask_lead = mask.shape[:-2]  # leading dims the mask really has (1 where it is shared)
+    compact = np.ascontiguousarray(np.broadcast_to(mask, mask_lead + (Tq, Tk))).reshape(-1, Tq, Tk)
+    index = np.arange(compact.shape[0]).reshape(mask_lead)
+    return compact, np.ascontiguousarray(np.broadcast_to(index, lead)).reshape(n_items)
+
+
+def attention_forward_numba(q, k, v, mask=None, causal=False, scale=None):
+    """Numba twin of attention_forward_numpy (unsupported cases, listed in _numba_can_run, run the twin)."""
+    if not _numba_can_run(q, k, v, mask):
+        return attention_forward_numpy(q, k, v, mask, causal, scale)
+    lead, (Tq, D), Tk, Dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
+    scale = 1.0 / np.sqrt(D) if scale is None else scale
+    m, midx = _flat_mask(mask, lead, Tq, Tk)
+    q3, k3, v3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v))  # (N, T, D)
+    out, lse = np.empty((q3.shape[0], Tq, Dv), dtype=q.dtype), np.empty((q3.shape[0], Tq))
+    run = _forward_all if threads_for(q3.shape[0] * Tq * Tk * D) > 1 else _forward_all_serial
+    run(q3, k3, v3, m, midx, mask is not None, bool(causal), float(scale), out, lse)
+    return out.reshape(lead + (Tq, Dv)), lse.reshape(lead + (Tq,))
+
+
+def attention_backward_numba(q, k, v, out, lse, dout, mask=None, causal=False, scale=None):
+    """Numba twin of attention_backward_numpy."""
+    if not _numba_can_run(q, k, v, mask) or not is_float(out, dout):
+        return attention_backward_numpy(q, k, v, out, lse, dout, mask, causal, scale)
+    lead, (Tq, D), Tk, Dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
+    if out.shape != lead + (Tq, Dv) or dout.shape != out.shape or lse.shape != lead + (Tq,):
+        raise ValueError(f"out and dout must be {lead + (Tq, Dv)} and lse {lead + (Tq,)}, "
+                         f"got {out.shape}, {dout.shape}, {lse.shape}")
+    scale = 1.0 / np.sqrt(D) if scale is None else scale
+    m, midx = _flat_mask(mask, lead, Tq, Tk)
+    q3, k3, v3, o3, do3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v, out, dout))
+    l2 = np.ascontiguousarray(lse, dtype=np.float64).reshape(-1, Tq)
+    dq, dk, dv = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
+    run = _backward_all if threads_for(q3.shape[0] * Tq * Tk * D) > 1 else _backward_all_serial
+    run(q3, k3, v3, o3, l2, do3, m, midx, mask is not None, bool(causal), float(scale), dq, dk, dv)
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
