@@ -99,9 +99,10 @@ def test_intermediate_grads_are_not_kept_and_leaf_grads_are_own_arrays():
 
 @st.composite
 def programs(draw):
-    """A random DAG: each step combines two earlier values, so values are reused (fan-out) in any order."""
+    """A random DAG: each step combines two earlier values, so values are reused (fan-out) in any order and
+    gradients of every kind (shared arrays, views, sparse slices) meet in the accumulator."""
     n_inputs = draw(st.integers(1, 3))
-    steps = draw(st.lists(st.tuples(st.sampled_from(["add", "mul", "sub", "tanh", "sigmoid"]),
+    steps = draw(st.lists(st.tuples(st.sampled_from(["add", "mul", "sub", "tanh", "sigmoid", "flip", "gather"]),
                                     st.integers(0, 10**6), st.integers(0, 10**6)), min_size=1, max_size=12))
     return n_inputs, steps
 
@@ -112,13 +113,15 @@ def run_program(program, *xs):
     for op, i, j in steps:
         a, b = values[i % len(values)], values[j % len(values)]
         values.append({"add": lambda: a + b, "mul": lambda: a * b, "sub": lambda: a - b,
-                       "tanh": lambda: a.tanh(), "sigmoid": lambda: b.sigmoid()}[op]())
+                       "tanh": lambda: a.tanh(), "sigmoid": lambda: b.sigmoid(),
+                       "flip": lambda: a[::-1],  # basic index: sparse gradient written in place
+                       "gather": lambda: b[np.array([1, 1])]}[op]())  # repeated index: scatter-add
     return sum(values[len(xs):], values[0] * 0.0)
 
 
 @given(program=programs(), seed=st.integers(0, 2**32 - 1))
 def test_random_graphs_with_shared_subexpressions(program, seed):
-    xs = np.random.default_rng(seed).normal(size=(program[0], 2)) * 0.5
+    xs = np.random.default_rng(seed).normal(size=(program[0], 2)) * 0.5  # each value has shape (2,)
     assert gradcheck(lambda *ts: run_program(program, *ts), *xs)
 
 
@@ -191,3 +194,11 @@ def test_more_errors_and_interop():
         with no_grad():
             1 / 0
     assert (x * 2).requires_grad  # grad mode restored after an exception
+
+
+def test_qkv_style_slices_accumulate_into_one_gradient():
+    qkv = Tensor(np.random.default_rng(0).normal(size=(3, 2, 4)), requires_grad=True)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    (q * 1.0 + k * 2.0 + v * 3.0 + qkv[1:].sum(axis=0)).sum().backward()
+    expected = np.stack([np.full((2, 4), 1.0), np.full((2, 4), 3.0), np.full((2, 4), 4.0)])
+    np.testing.assert_array_equal(qkv.grad, expected)

@@ -4,7 +4,7 @@ Their backward passes move the gradient back; indexing scatter-adds, so an index
 """
 import numpy as np
 
-from tinyllm.autograd.function import Function, unbroadcast
+from tinyllm.autograd.function import Function, SparseGrad, unbroadcast
 
 
 class Reshape(Function):
@@ -49,7 +49,9 @@ def _may_repeat(index):
 class GetItem(Function):
     """y = x[index] with NumPy semantics (ints, slices, integer arrays, boolean masks).
 
-    Backward scatter-adds g into zeros of x's shape (np.add.at), so repeated integer indices accumulate.
+    Backward scatters g back into x's shape. Integer arrays may repeat an element, so they scatter-add
+    (np.add.at) and repeats accumulate; other indices pick each element once and return a SparseGrad, which
+    the backward sweep writes straight into the input's gradient buffer.
     """
 
     def forward(self, x, index=()):
@@ -57,11 +59,10 @@ class GetItem(Function):
         return x[index]
 
     def backward(self, grad):
+        if not _may_repeat(self.index):
+            return (SparseGrad(self.index, grad, self.in_shape, self.in_dtype),)
         dx = np.zeros(self.in_shape, dtype=self.in_dtype)
-        if _may_repeat(self.index):
-            np.add.at(dx, self.index, grad)
-        else:
-            dx[self.index] = grad  # ints, slices and masks pick each element once: assignment is faster
+        np.add.at(dx, self.index, grad)
         return (dx,)
 
 

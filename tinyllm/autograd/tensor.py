@@ -234,31 +234,51 @@ def _run_backward(root, grad):
             else:
                 stack.append((t, True))
                 stack.extend((x, False) for x in t._ctx.parents if x not in visited)
-    grads = {root: grad}
+    grads, owned = {root: grad}, set()  # owned: tensors whose gradient buffer the sweep allocated itself
     for t in reversed(order):  # outputs before inputs
         g = grads.pop(t, None)
         if g is None:  # no gradient reached it (an op returned None for it)
             continue
         fn = t._ctx
-        if fn is None:  # a leaf: own a copy, then accumulate in place
+        if fn is None:  # a leaf: keep a private buffer (copy unless the sweep made it), then accumulate in place
             if t.grad is None:
-                t.grad = np.array(g, dtype=t.data.dtype)
+                t.grad = g if t in owned else np.array(g, dtype=t.data.dtype)
             else:
                 t.grad += g
             continue
+        owned.discard(t)
         for x, need, gx in zip(fn.inputs, fn.needs_input_grad, fn.backward(g)):
             if need and gx is not None:
-                if gx.shape != x.data.shape or gx.dtype != x.data.dtype or anomaly.enabled:
-                    gx = check_grad(fn, x, gx)
-                if x in grads:
-                    grads[x] = grads[x] + gx
-                else:
-                    grads[x] = gx
+                _accumulate(grads, owned, fn, x, gx)
+
+
+def _accumulate(grads, owned, fn, x, gx):
+    """grads[x] += gx. A buffer the sweep allocated is updated in place; any other array may be shared (an op
+    can hand the same array to two inputs, or a view of its own gradient), so it is never written to."""
+    if type(gx) is SparseGrad:
+        if anomaly.enabled:
+            anomaly.check_backward(type(fn).__name__, gx.values)
+        if x not in grads:
+            grads[x] = gx.dense()
+        else:
+            acc = grads[x]
+            grads[x] = gx.add_into(acc if x in owned else np.array(acc, dtype=x.data.dtype))
+        owned.add(x)
+        return
+    if gx.shape != x.data.shape or gx.dtype != x.data.dtype or anomaly.enabled:
+        gx = check_grad(fn, x, gx)
+    if x not in grads:
+        grads[x] = gx
+    elif x in owned:
+        grads[x] += gx
+    else:
+        grads[x] = grads[x] + gx
+        owned.add(x)
 
 
 # The ops import Function from function.py, which needs Tensor: import them after the class exists.
 from tinyllm.autograd import anomaly  # noqa: E402
-from tinyllm.autograd.function import check_grad  # noqa: E402
+from tinyllm.autograd.function import SparseGrad, check_grad  # noqa: E402
 from tinyllm.autograd.ops_elementwise import (  # noqa: E402
     Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Relu, Sigmoid, Sub, Tanh)
 from tinyllm.autograd.ops_reduce import Max, Sum  # noqa: E402
