@@ -8,8 +8,10 @@ import difflib
 
 from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.models.zoo import ZooConfig, ZooGPT
+from tinyllm.models.encoder import BertConfig, MaskedLM
 
-MODELS = {"gpt": (GPTConfig, GPT), "gpt_zoo": (ZooConfig, ZooGPT)}
+MODELS = {"gpt": (GPTConfig, GPT), "gpt_zoo": (ZooConfig, ZooGPT),
+          "bert": (BertConfig, MaskedLM)}
 
 
 def build_model(name, config_dict=None, seed=0):

@@ -52,6 +52,9 @@ class ZooConfig(GPTConfig):
                 raise ValueError(f"{type(self).__name__}.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("window", "n_expert", "top_k"):
             check_positive_int(f"{type(self).__name__}.{name}", getattr(self, name))
+        if self.attention == "linear" and self.score != "scaled_dot":
+            raise ValueError(f"{type(self).__name__}.score is unused by attention='linear' (a feature map replaces "
+                             f"the softmax of scores); leave score='scaled_dot', got {self.score!r}")
         if self.top_k > self.n_expert:
             raise ValueError(f"{type(self).__name__}.top_k ({self.top_k}) must be <= n_expert ({self.n_expert})")
         if self.expert_hidden < 0:

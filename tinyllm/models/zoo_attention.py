@@ -47,8 +47,11 @@ class MultiHeadAttention(Module):
         else:
             self.qkv = Linear(n_embd, 3 * n_embd, bias=bias, rng=rng, dtype=dtype)   # one matmul for q, k, v
         self.proj = Linear(n_embd, n_embd, bias=bias, std=proj_std, rng=rng, dtype=dtype)
-        self.score = build_score(score, n_head=n_head, head_dim=self.head_dim, max_len=max_len, rng=rng,
-                                 dtype=dtype)
+        if kind == "linear" and score != "scaled_dot":
+            raise ValueError(f"attention kind 'linear' replaces the score function by a feature map; "
+                             f"leave score='scaled_dot' (got {score!r})")
+        self.score = None if kind == "linear" else build_score(
+            score, n_head=n_head, head_dim=self.head_dim, max_len=max_len, rng=rng, dtype=dtype)
         self.resid_drop = Dropout(dropout, rng=dropout_rng)
         self.record = False          # set True to keep the last attention probabilities (attention maps)
         self.last_probs = None       # (B, H, Tq, Tk) ndarray when record is on (softmax kinds only)
