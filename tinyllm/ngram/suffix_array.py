@@ -82,6 +82,32 @@ def sa_range(data, sa, pattern, m, lo, hi):
     return start, a
 
 
+@njit(cache=True)
+def sa_narrow(data, sa, lo, hi, n, w):
+    """Inside sa[lo:hi], where all suffixes share their first n tokens, the block whose token n is w.
+
+    Only one token per step is compared (a suffix that ends after n tokens counts as smaller than any token).
+    """
+    N = len(data)
+    a, b = lo, hi
+    while a < b:                                        # first suffix whose token n is >= w
+        mid = (a + b) // 2
+        p = sa[mid] + n
+        if p >= N or data[p] < w:
+            a = mid + 1
+        else:
+            b = mid
+    start = a
+    b = hi
+    while a < b:                                        # first suffix whose token n is > w
+        mid = (a + b) // 2
+        if data[sa[mid] + n] <= w:
+            a = mid + 1
+        else:
+            b = mid
+    return start, a
+
+
 def count_occurrences(data, sa, pattern):
     """How many times `pattern` occurs in data (overlaps included)."""
     data = np.ascontiguousarray(data, np.int64)
@@ -114,7 +140,7 @@ def _longest_matches(data, sa, query, max_len):
             if cnt > 0 or n == 0:
                 break
             n -= 1
-        lo2, hi2 = sa_range(data, sa, query[t - n:t + 1], n + 1, lo, hi)
+        lo2, hi2 = sa_narrow(data, sa, lo, hi, n, query[t])  # the block of h w inside the block of h
         n_out[t], c_h[t], c_hw[t] = n, cnt, hi2 - lo2
     return n_out, c_h, c_hw
 
