@@ -140,3 +140,22 @@ def test_infer_compare():
     assert infer_compare({"size": 0, "track_total_hits": True}) == "count"
     assert infer_compare({"size": 3, "sort": ["publication_date"]}) == "topk"
     assert infer_compare({"query": {"match_all": {}}}) == "set"
+
+
+def test_distill_with_the_http_teacher(server, tmp_path, capsys):
+    from tinyllm.nlq.distill import main as distill_main
+    from tinyllm.nlq.examples import ExampleStore
+    from tinyllm.nlq.testing import shared_backend
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"index": "articles", "question": "robotics paper count"},
+        {"index": "articles", "question": "how many cs.RO papers", "intent": "count"},
+        {"index": "gutenberg", "question": "passages by Mark Twain"}]) + "\n", encoding="utf-8")
+    out = tmp_path / "http.jsonl"
+    argv = ["--teacher=http", f"--http-url={server}/ok/v1", f"--questions={questions}", "--n=3", f"--out={out}",
+            "--quiet", "--retries=0"]
+    assert distill_main(argv, backend=shared_backend()) == 0
+    report = capsys.readouterr().out
+    assert "kept: 2" in report and "rejected teacher_error: 1" in report    # the fake always searches articles
+    store = ExampleStore.import_jsonl(out)
+    assert [e.teacher for e in store] == ["http", "http"] and store.examples[1].intent == "count"

@@ -9,10 +9,12 @@ out. Every rejection is counted by reason, so the README can say how much verifi
 """
 import argparse
 import collections
+import itertools
 import json
 import pathlib
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .examples import EXAMPLES_INDEX, ExampleStore, example_key
 from .validate import QueryRejected, validate
@@ -78,17 +80,17 @@ class Distiller:
         self.seen = 0
         self.log, self.every = log, every
 
-    def offer(self, example):
-        """Verify one candidate; returns True if it was kept."""
-        self.seen += 1
+    def _precheck(self, example, pending=()):
+        """Reasons decided without the engine: held out, or a question already kept (or already in flight)."""
         key = example.key()
-        reason, detail = None, None
         if key in self.held_out:
-            reason = "held_out_testset"
-        elif key in self.store:
-            reason = "duplicate_question"
-        else:
-            reason, detail = verify(self.backend, example)
+            return "held_out_testset"
+        if key in self.store or key in pending:
+            return "duplicate_question"
+        return None
+
+    def _settle(self, example, reason, detail):
+        self.seen += 1
         if reason is not None:
             self.rejected[reason] += 1
             self.samples.setdefault(reason, f"{example.question!r}: {detail or reason}")
@@ -96,15 +98,42 @@ class Distiller:
         example.query = detail
         return self.store.add(example)
 
-    def run(self, candidates, total=None):
-        t0 = time.time()
-        for ex in candidates:
-            self.offer(ex)
-            if self.log and self.seen % self.every == 0:
-                rate = self.seen / max(time.time() - t0, 1e-9)
-                eta = f", ETA {(total - self.seen) / rate:.0f} s" if total else ""
-                self.log(f"distill: {self.seen}{'/' + str(total) if total else ''} candidates, kept "
-                         f"{len(self.store)}, {rate:.0f}/s{eta}")
+    def offer(self, example):
+        """Verify one candidate; returns True if it was kept."""
+        reason = self._precheck(example)
+        detail = None
+        if reason is None:
+            reason, detail = verify(self.backend, example)
+        return self._settle(example, reason, detail)
+
+    def run(self, candidates, total=None, workers=2, chunk=64):
+        """Verify candidates in order; `workers` threads keep the engine busy while Python waits on the network.
+
+        The outcome does not depend on thread timing: duplicates are decided in candidate order before the
+        engine is asked, and results are settled in candidate order.
+        """
+        t0, it = time.time(), iter(candidates)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            while True:
+                batch = list(itertools.islice(it, chunk))
+                if not batch:
+                    break
+                pending, jobs = set(), []
+                for ex in batch:
+                    reason = self._precheck(ex, pending)
+                    if reason is None:
+                        pending.add(ex.key())
+                        jobs.append((ex, pool.submit(verify, self.backend, ex)))
+                    else:
+                        jobs.append((ex, reason))
+                for ex, job in jobs:
+                    reason, detail = job.result() if hasattr(job, "result") else (job, None)
+                    self._settle(ex, reason, detail)
+                    if self.log and self.seen % self.every == 0:
+                        rate = self.seen / max(time.time() - t0, 1e-9)
+                        eta = f", ETA {(total - self.seen) / rate:.0f} s" if total else ""
+                        self.log(f"distill: {self.seen}{'/' + str(total) if total else ''} candidates, kept "
+                                 f"{len(self.store)}, {rate:.0f}/s{eta}")
         return self.store
 
     def note_error(self, reason, message):
@@ -160,6 +189,7 @@ def build_parser():
     p.add_argument("--questions", default=None, help="JSONL of {index, question[, intent]} for the HTTP teacher")
     p.add_argument("--timeout", type=float, default=60.0, help="HTTP teacher timeout per request, seconds")
     p.add_argument("--retries", type=int, default=2, help="HTTP teacher retries on timeouts and 429/5xx")
+    p.add_argument("--workers", type=int, default=2, help="concurrent verification requests (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -192,7 +222,7 @@ def main(argv=None, backend=None):
     else:
         candidates = _http_candidates(args, backend, distiller)
     t0 = time.time()
-    store = distiller.run(candidates, total=args.n)
+    store = distiller.run(candidates, total=args.n, workers=args.workers)
     print(distiller.report())
     n = store.export_jsonl(args.out)
     print(f"wrote {n} examples to {args.out} in {time.time() - t0:.0f} s")

@@ -204,6 +204,7 @@ def _atomic_write(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)   # mkstemp creates 0600; a data file should be readable like any other
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

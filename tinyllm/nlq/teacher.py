@@ -70,8 +70,8 @@ class TemplateTeacher:
         rng = self.rng
         index = rng.choice(self.indexes)
         intents = [(k, w) for k, w in INTENTS.items() if not (k == "passage_range" and index != "gutenberg")]
-        intent = _weighted(rng, intents)
-        return getattr(self, "_" + intent)(rng, index, self.values[index])
+        self._head = _weighted(rng, intents)
+        return getattr(self, "_" + self._head)(rng, index, self.values[index])
 
     # ------------------------------------------------------------ filters
     def _filters(self, rng, index, v, doc, lo, hi, negate=0.25):
@@ -94,6 +94,8 @@ class TemplateTeacher:
     def _example(self, index, question, body, intent, compare, clauses, **extra):
         merged = T.merge_extra(clauses)
         merged.update(extra)
+        # the template combination (head + filter kinds), so part 2 can hold out unseen combinations (NLQ.md M5)
+        merged["template"] = self._head + ":" + "+".join(sorted(c.kind for c in clauses))
         return Example(question=question, index=index, query=body, intent=intent, compare=compare,
                        teacher="template", extra=merged)
 
