@@ -16,6 +16,7 @@ NUMERIC_TYPES = ("integer", "long", "short", "byte", "float", "double", "half_fl
 
 # A sort over these fields visits every document exactly once: used to page through all hits (search_after).
 UNIQUE_SORT = {"articles": ("arxiv_id",), "gutenberg": ("book_id", "passage")}
+DEFAULT_DATE_FORMAT = "strict_date_optional_time||epoch_millis"     # Elasticsearch's, for dates mapped without one
 
 
 def load_mappings(path=None):
@@ -99,7 +100,7 @@ def searchable(index, field, mappings=None):
 
 def date_format(index, field, mappings=None):
     """The mapping's date format for `field` (Elasticsearch's default when none is set)."""
-    return field_info(index, mappings)[field].get("format", "strict_date_optional_time||epoch_millis")
+    return field_info(index, mappings)[field].get("format", DEFAULT_DATE_FORMAT)
 
 
 def doc_id(index, doc):

@@ -170,7 +170,8 @@ class QueryGate:
 
     def __init__(self, index, mappings):
         self.index, self.mappings = index, mappings
-        self.types = schema.field_types(index, mappings)
+        self.info = schema.field_info(index, mappings)          # read once: the walk asks about fields often
+        self.types = {name: prop.get("type", "object") for name, prop in self.info.items()}
         self.clauses = 0
 
     # ---- fields and values --------------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ class QueryGate:
         if kind not in kinds:
             raise QueryRejected(path, f"{clause} needs a {' or '.join(kinds)} field, but {name!r} is {kind}"
                                 + (" (use its .keyword sub-field)" if f"{name}.keyword" in self.types else ""))
-        if searched and not schema.searchable(self.index, name, self.mappings):
+        if searched and self.info[name].get("index", True) is False:
             raise QueryRejected(path, f"field {name!r} is not indexed, so {clause} cannot search it")
         return kind
 
@@ -195,10 +196,11 @@ class QueryGate:
             if integral and self.types[name] in ("integer", "long", "short", "byte"):
                 return _int(x, path, -2**31, 2**31 - 1)
             return _num(x, path)
-        return _date_value(x, path, formats or schema.date_format(self.index, name, self.mappings).split("||"))
+        return _date_value(x, path, formats or self.info[name].get("format", schema.DEFAULT_DATE_FORMAT).split("||"))
 
     # ---- queries ------------------------------------------------------------------------------------------------
-    def query(self, q, path, depth=0):
+    def query(self, q, path):
+        """One clause `{type: spec}` -> its normalised copy, checked by the method `q_<type>`."""
         self.clauses += 1
         if self.clauses > MAX_CLAUSES:
             raise QueryRejected(path, f"too many query clauses (more than {MAX_CLAUSES})")
@@ -211,7 +213,7 @@ class QueryGate:
             reason = WHY_NOT.get(kind, f"unknown or disallowed query type {kind!r}; allowed: " + ", ".join(
                 n[2:] for n in dir(self) if n.startswith("q_")))
             raise QueryRejected(_key(path, kind), reason)
-        return {kind: handler(spec, _key(path, kind), depth)}
+        return {kind: handler(spec, _key(path, kind))}
 
     def _field_clause(self, spec, path, clause, kinds, main, options):
         """The `{field: value}` / `{field: {main: value, option: ...}}` shape shared by many queries."""
@@ -244,20 +246,20 @@ class QueryGate:
                 raise QueryRejected(_key(fpath, k), "must be a plain value")
         return dict(opts)
 
-    def q_match(self, spec, path, depth):
+    def q_match(self, spec, path):
         opts = ("operator", "fuzziness", "minimum_should_match", "boost", "prefix_length", "max_expansions",
                 "zero_terms_query", "lenient")
         name, _, opts, fpath, mpath = self._field_clause(spec, path, "match", ("text",), "query", opts)
         _str(opts["query"], mpath)
         return {name: self._text_opts(opts, fpath)}
 
-    def q_match_phrase(self, spec, path, depth):
+    def q_match_phrase(self, spec, path):
         name, _, opts, fpath, mpath = self._field_clause(spec, path, "match_phrase", ("text",), "query",
                                                          ("slop", "boost", "zero_terms_query"))
         _str(opts["query"], mpath)
         return {name: self._text_opts(opts, fpath)}
 
-    def q_multi_match(self, spec, path, depth):
+    def q_multi_match(self, spec, path):
         allowed = ("query", "fields", "type", "operator", "fuzziness", "minimum_should_match", "tie_breaker",
                    "boost", "slop", "prefix_length", "max_expansions", "zero_terms_query", "lenient")
         _only(spec, path, allowed, "multi_match")
@@ -277,7 +279,7 @@ class QueryGate:
             raise QueryRejected(_key(path, "slop"), f"slop needs multi_match type phrase, not {mtype}")
         return self._text_opts(spec, path)
 
-    def q_term(self, spec, path, depth):
+    def q_term(self, spec, path):
         name, kind, opts, fpath, mpath = self._field_clause(spec, path, "term", ("keyword", "numeric", "date"),
                                                             "value", ("boost", "case_insensitive"))
         self.value(opts["value"], mpath, kind, name, integral=True)
@@ -285,7 +287,7 @@ class QueryGate:
             raise QueryRejected(_key(fpath, "case_insensitive"), "case_insensitive only applies to keyword fields")
         return {name: self._text_opts(opts, fpath) if len(opts) > 1 else opts["value"]}
 
-    def q_terms(self, spec, path, depth):
+    def q_terms(self, spec, path):
         fields = [k for k in _obj(spec, path) if k != "boost"]
         if len(fields) != 1:
             raise QueryRejected(path, f"terms must name exactly one field, got {len(fields)}")
@@ -298,7 +300,7 @@ class QueryGate:
             _num(spec["boost"], _key(path, "boost"), 0, 1e4)
         return dict(spec)
 
-    def q_range(self, spec, path, depth):
+    def q_range(self, spec, path):
         bounds = ("gte", "gt", "lte", "lt")
         name, opts = _single(spec, path, "range")
         fpath = _key(path, name)
@@ -320,21 +322,21 @@ class QueryGate:
             _num(opts["boost"], _key(fpath, "boost"), 0, 1e4)
         return {name: dict(opts)}
 
-    def q_exists(self, spec, path, depth):
+    def q_exists(self, spec, path):
         _only(spec, path, ("field",), "exists")
         if "field" not in spec:
             raise QueryRejected(path, "exists needs 'field'")
         self.field(spec["field"], _key(path, "field"), ("text", "keyword", "numeric", "date"), "exists", False)
         return {"field": spec["field"]}
 
-    def q_bool(self, spec, path, depth):
+    def q_bool(self, spec, path):
         _only(spec, path, ("must", "filter", "should", "must_not", "minimum_should_match", "boost"), "bool")
         out = {}
         for occur in ("must", "filter", "should", "must_not"):
             if occur in spec:
                 clauses = spec[occur] if isinstance(spec[occur], list) else [spec[occur]]
                 p = _key(path, occur)
-                out[occur] = [self.query(c, f"{p}[{i}]" if isinstance(spec[occur], list) else p, depth + 1)
+                out[occur] = [self.query(c, f"{p}[{i}]" if isinstance(spec[occur], list) else p)
                               for i, c in enumerate(clauses)]
         if "minimum_should_match" in spec:
             out["minimum_should_match"] = _str(str(spec["minimum_should_match"]),
@@ -343,34 +345,34 @@ class QueryGate:
             out["boost"] = _num(spec["boost"], _key(path, "boost"), 0, 1e4)
         return out
 
-    def q_ids(self, spec, path, depth):
+    def q_ids(self, spec, path):
         _only(spec, path, ("values",), "ids")
         for i, v in enumerate(_list(spec.get("values"), _key(path, "values"), MAX_TERMS)):
             _str(v, f"{path}.values[{i}]", 64)
         return {"values": list(spec["values"])}
 
-    def q_prefix(self, spec, path, depth):
+    def q_prefix(self, spec, path):
         name, _, opts, fpath, mpath = self._field_clause(spec, path, "prefix", ("keyword", "text"), "value",
                                                          ("boost", "case_insensitive"))
         _str(opts["value"], mpath, 256)
         return {name: self._text_opts(opts, fpath)}
 
-    def q_fuzzy(self, spec, path, depth):
+    def q_fuzzy(self, spec, path):
         name, _, opts, fpath, mpath = self._field_clause(
             spec, path, "fuzzy", ("keyword", "text"), "value",
             ("fuzziness", "prefix_length", "max_expansions", "transpositions", "boost"))
         _str(opts["value"], mpath, 256)
         return {name: self._text_opts(opts, fpath)}
 
-    def q_wildcard(self, spec, path, depth):
+    def q_wildcard(self, spec, path):
         name, _, opts, fpath, mpath = self._field_clause(spec, path, "wildcard", ("keyword",), "value",
                                                          ("boost", "case_insensitive"))
         _str(opts["value"], mpath, 128, r"[^*?][^\\]*")     # no leading wildcard: that scans every term
         return {name: self._text_opts(opts, fpath)}
 
-    def q_match_all(self, spec, path, depth):
+    def q_match_all(self, spec, path):
         _only(spec, path, ("boost",), "match_all")
         return {k: _num(v, _key(path, k), 0, 1e4) for k, v in spec.items()}
 
-    def q_match_none(self, spec, path, depth):
+    def q_match_none(self, spec, path):
         return dict(_only(spec, path, (), "match_none"))
