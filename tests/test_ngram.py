@@ -208,5 +208,7 @@ def test_bad_input_errors():
         model.evaluate("az")
     with pytest.raises(ValueError, match="n \\(tokens to generate\\)"):
         model.generate("a", -1)
+    with pytest.raises(ValueError, match="context ids must lie in \\[0, 3\\)"):
+        model.prob(np.array([0, 7]))
     with pytest.raises(ValueError, match="config.method"):
         MODELS["kn"](NGramConfig(method="mkn"))

@@ -180,8 +180,12 @@ class NGramModel:
 
     def _context_ids(self, context):
         self._check_fitted()
-        ids = self.vocab.encode(context) if isinstance(context, (str, bytes, bytearray)) else np.asarray(context,
-                                                                                                          np.int64)
+        if isinstance(context, (str, bytes, bytearray)):
+            ids = self.vocab.encode(context)
+        else:
+            ids = np.asarray(context, np.int64).reshape(-1)
+            if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab.size):
+                raise ValueError(f"context ids must lie in [0, {self.vocab.size}), got [{ids.min()}, {ids.max()}]")
         n = self.context_length
         return ids[max(0, len(ids) - n):] if n > 0 else ids[:0]
 
