@@ -113,3 +113,34 @@ def test_missing_binary_is_a_clear_error(monkeypatch):
 def test_search_rejects_unknown_index(es):
     with pytest.raises(ValueError, match="index must be one of"):
         es.search("secrets", {})
+
+
+def test_schema_lists_fields_by_type():
+    types = schema.field_types("articles")
+    assert types["title"] == "text" and types["title.keyword"] == "keyword" and types["publication_date"] == "date"
+    assert schema.text_fields("gutenberg") == ["title", "content"]
+    assert schema.numeric_fields("gutenberg") == ["book_id", "passage"]
+    assert "title.keyword" in schema.keyword_fields("gutenberg") and schema.date_fields("articles") == ["publication_date"]
+    assert not schema.searchable("articles", "url") and schema.searchable("articles", "author")
+    assert schema.doc_id("gutenberg", {"book_id": 11, "passage": 3}) == "11-3"
+
+
+def test_schema_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="mappings file not found: .*nope.json"):
+        schema.load_mappings(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json is not valid JSON"):
+        schema.load_mappings(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="index must be one of .* got 'library'"):
+        schema.field_types("library")
+    with pytest.raises(ValueError, match="index must be one of"):
+        schema.doc_id("library", {})
+
+
+def test_loader_errors_name_the_file(tmp_path):
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"arxiv_id": "1"}\n{oops\n')
+    with pytest.raises(ValueError, match=r"broken\.jsonl:2: not valid JSON"):
+        list(iter_docs("articles", bad))
+    with pytest.raises(FileNotFoundError, match="data file not found"):
+        list(iter_docs("articles", tmp_path / "missing.jsonl.gz"))

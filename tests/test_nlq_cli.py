@@ -83,3 +83,8 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     write_atomic(path, "one\n")
     write_atomic(path, "two\n")
     assert path.read_text() == "two\n" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_basic_auth_needs_a_colon(capsys):
+    assert main(["load", "--es-url", "http://127.0.0.1:9", "--basic-auth", "elastic"]) == 2
+    assert "--basic-auth must be user:password" in capsys.readouterr().err

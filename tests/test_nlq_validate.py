@@ -130,7 +130,7 @@ def valid_body(draw):
         body["query"] = draw(query(index))
     if draw(st.booleans()):
         body["aggs"] = {draw(st.sampled_from(["a", "by author", "x_1"])): draw(agg(index))}
-    size = draw(st.integers(0, MAX_SIZE))
+    size = draw(st.one_of(st.integers(0, 12), st.just(MAX_SIZE)))
     body["size"] = size
     if draw(st.booleans()):
         body["from"] = draw(st.integers(0, 200))
