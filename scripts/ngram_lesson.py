@@ -1,6 +1,6 @@
 """The n-gram lesson: how far do count models go, on the lecture's expression trees and on tiny Shakespeare?
 
-    python scripts/ngram_lesson.py                                   # everything (~5 minutes on one core)
+    python scripts/ngram_lesson.py                                   # everything (~10 minutes on one core)
     python scripts/ngram_lesson.py --datasets=shakespeare --max_order=8 --methods=kn,mkn,infini
     python scripts/ngram_lesson.py --quick=true                      # small data, orders 1..5: a smoke run
 

@@ -6,9 +6,10 @@ def test_fit_eval_sample(tmp_path, capsys):
     data = tmp_path / "t.txt"
     data.write_text("to be or not to be, that is the question.\n" * 40)
     model = tmp_path / "m.npz"
-    assert cli.main(["ngram", "fit", f"--data={data}", f"--out={model}", "--order=4", "--method=kn"]) == 0
+    assert cli.main(["ngram", "fit", f"--data={data}", f"--out={model}", "--order=4", "--method=kn",
+                     "--discounts=0.6"]) == 0
     out = capsys.readouterr().out
-    assert "val:" in out and model.exists()
+    assert "val:" in out and "discounts=(0.6,)" in out and model.exists()
     assert cli.main(["ngram", "eval", f"--model={model}", f"--data={data}", "--split=all"]) == 0
     assert "nats/token" in capsys.readouterr().out
     args = ["ngram", "sample", f"--model={model}", "--prompt=to be", "--n=30", "--seed=3"]

@@ -37,6 +37,8 @@ def usage():
 
 
 def _convert(key, value, default):
+    if key == "discounts":
+        return None if value == "None" else tuple(float(v) for v in value.split(","))
     if isinstance(default, bool):
         return value.lower() in ("1", "true", "yes")
     for cast in (int, float) if not isinstance(default, str) else ():
@@ -44,8 +46,6 @@ def _convert(key, value, default):
             return cast(value)
         except ValueError:
             continue
-    if key == "discounts":
-        return tuple(float(v) for v in value.split(","))
     return None if value == "None" else value
 
 
