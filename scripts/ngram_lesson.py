@@ -212,7 +212,10 @@ def plot(rows, path):
         for method in dict.fromkeys(r["method"] for r in rows):
             sub = [r for r in rows if r["dataset"] == name and r["method"] == method and math.isfinite(r["nats"])]
             ax.plot([r["order"] for r in sub], [r["nats"] for r in sub], marker="o", label=method)
-        ax.set(title=f"{name}: val cross-entropy", xlabel="order n", ylabel="nats per token")
+        if name == "shakespeare":                           # the neural bar, from /work/shared/PERF.md
+            ax.axhline(1.91, color="gray", linestyle="--", label="baby GPT, 2000 steps (~1.91)")
+        ax.set(title=f"{name}: val cross-entropy (naive: only finite points)", xlabel="order n",
+               ylabel="nats per token")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
