@@ -1,4 +1,5 @@
 """The expression-tree data: printed trees parse back to their value, every prefix is a valid prefix."""
+import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
@@ -11,7 +12,6 @@ configs = st.builds(ExpressionConfig, max_depth=st.integers(0, 5), leaf_prob=st.
 
 @given(cfg=configs, seed=st.integers(0, 2**32 - 1))
 def test_full_lines_are_complete_and_prefixes_are_prefixes(cfg, seed):
-    import numpy as np
     rng = np.random.default_rng(seed)
     text, value = random_tree(cfg, rng)
     line = f"{text}={value}" if cfg.with_value else text

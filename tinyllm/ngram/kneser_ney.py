@@ -13,8 +13,9 @@ occurred, p_k(w | h) = p_{k-1}(w | h'). Discounts come from the count-of-counts 
 
     Y = n1 / (n1 + 2 n2),   D_r = r - (r + 1) * Y * n_{r+1} / n_r     (kn uses D = Y for every r)
 
-On tiny corpora those formulas can be undefined or <= 0, so each D_r is clipped to [0.05, r]: every
-distribution then stays strictly positive and sums to 1 (the numerator terms add up to the denominator).
+On tiny corpora those formulas can be undefined (n_r = 0: then D_r = r * Y, and Y = 0.5 if n1 = n2 = 0) or
+<= 0, so each D_r is clipped to [0.05, r]: every distribution then stays strictly positive and sums to 1 (the
+numerator terms add up to the denominator).
 """
 import numpy as np
 
