@@ -3,6 +3,7 @@
     python scripts/ngram_lesson.py                                   # everything (~10 minutes on one core)
     python scripts/ngram_lesson.py --datasets=shakespeare --max_order=8 --methods=kn,mkn,infini
     python scripts/ngram_lesson.py --quick=true                      # small data, orders 1..5: a smoke run
+    python scripts/ngram_lesson.py --tune_infini=true --datasets= --targets=false   # how lam/threshold were chosen
 
 For every dataset, method and order 1..max_order it fits on train and reports on val: cross-entropy (nats per
 token and bits per byte), the share of val contexts never seen in training, the share of val tokens given
@@ -25,7 +26,7 @@ from tinyllm.datasets.expressions import ExpressionConfig, check_line, make_corp
 from tinyllm.ngram import MODELS, Vocab, make_model
 from tinyllm.ngram.base import atomic_write
 from tinyllm.ngram.counts import count_ngrams
-from tinyllm.ngram.suffix_array import build_suffix_array
+from tinyllm.ngram.suffix_array import build_suffix_array, longest_matches
 from tinyllm.sampling.logits import SamplingConfig
 
 
@@ -44,6 +45,7 @@ class LessonConfig:
     plot: str = "ngram_lesson.png"
     quick: bool = False
     targets: bool = True            # time the issue's speed/memory targets at the end
+    tune_infini: bool = False       # rerun the grid that chose the infini-gram's threshold and lam
 
     def __post_init__(self):
         unknown = set(self.methods.split(",")) - set(MODELS)
@@ -181,6 +183,31 @@ def targets(cfg):
     return out
 
 
+def tune_infini(cfg):
+    """Where the infini-gram defaults come from: a grid over (threshold, lam) scored on the last tenth of the
+    Shakespeare *training* text, with mkn order 7 and the suffix array built on the first nine tenths."""
+    with open(cfg.text, encoding="utf-8") as f:
+        text = f.read()
+    train = text[:int(len(text) * (1 - cfg.val_frac))]
+    fit, held = train[:int(len(train) * 0.9)], train[int(len(train) * 0.9):]
+    model = make_model("infini", order=7).fit(fit)
+    ids = model.vocab.encode(held)
+    p_mkn = np.exp(make_model("mkn", order=7).use_counts(model.vocab, model.trie).score(ids))
+    n, c_h, c_hw = longest_matches(model.data, model.sa, ids, model.config.max_match)
+    p_inf = c_hw / np.maximum(c_h, 1)
+    print(f"\n== infini-gram grid on held-out training text (mkn order 7 alone: {-np.mean(np.log(p_mkn)):.4f})")
+    best = None
+    for threshold in (6, 7, 8, 9, 10, 11, 12):
+        cells = []
+        for lam in (0.02, 0.05, 0.08, 0.1, 0.15, 0.3):
+            lam_t = np.where(n >= threshold, lam, 0.0)
+            nats = -float(np.mean(np.log(lam_t * p_inf + (1 - lam_t) * p_mkn)))
+            cells.append(f"lam {lam}: {nats:.4f}")
+            best = min(best or (nats, threshold, lam), (nats, threshold, lam))
+        print(f"   threshold {threshold:2d}  " + "  ".join(cells))
+    print(f"   best: threshold {best[1]}, lam {best[2]} ({best[0]:.4f} nats/char)")
+
+
 def print_tables(rows):
     for name in dict.fromkeys(r["dataset"] for r in rows):
         sub = [r for r in rows if r["dataset"] == name]
@@ -227,6 +254,8 @@ def plot(rows, path):
 def main(argv):
     cfg = parse_args(argv)
     print(f"config: {cfg}")
+    if cfg.tune_infini:
+        tune_infini(cfg)
     rows = []
     for name in filter(None, cfg.datasets.split(",")):
         run_dataset(name, cfg, rows)
@@ -235,7 +264,8 @@ def main(argv):
               "targets": targets(cfg) if not cfg.quick and cfg.targets else {}}
     atomic_write(cfg.out, lambda f: f.write(json.dumps(result, indent=1).encode("utf-8")))
     print(f"wrote {cfg.out}")
-    plot(rows, cfg.plot)
+    if rows:
+        plot(rows, cfg.plot)
 
 
 if __name__ == "__main__":
