@@ -42,6 +42,9 @@ STORE = ExampleStore([
 ])
 
 
+RETRIEVER = Retriever(STORE)
+
+
 def test_example_rejects_bad_fields():
     with pytest.raises(ValueError, match="question"):
         ex("   ")
@@ -105,13 +108,18 @@ def test_hashed_counts_batch_equals_one_by_one():
 
 @given(st.integers(0, len(STORE) - 1), st.sampled_from(["upper", "spaces", "same"]))
 def test_retrieval_returns_the_exact_duplicate_first(i, how):
-    r = Retriever(STORE)
+    r = RETRIEVER
     q = STORE.examples[i].question
     q = {"upper": q.upper(), "spaces": "  " + q.replace(" ", "   ") + " ", "same": q}[how]
     best = r.similar(q, k=3)
     assert best[0][1] is STORE.examples[i]
     assert best[0][0] == pytest.approx(1.0, abs=1e-5)
     assert [s for s, _ in best] == sorted([s for s, _ in best], reverse=True)
+
+
+@given(st.text(min_size=0, max_size=60))
+def test_inverted_index_scores_equal_the_dense_reference(question):
+    assert np.allclose(RETRIEVER.scores(question), RETRIEVER.scores_dense(question), atol=1e-6)
 
 
 def test_retrieval_is_deterministic_and_filters_by_index():
