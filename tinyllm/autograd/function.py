@@ -71,28 +71,6 @@ class Function:
         return t
 
 
-class SparseGrad:
-    """A gradient that is zero except at `x[index]` (no element picked twice), as basic indexing produces.
-
-    Why: `q, k, v = qkv[0], qkv[1], qkv[2]` would otherwise build three full-size arrays of zeros and add them
-    up; the backward pass instead writes each piece into one buffer in place (see tensor._accumulate).
-    """
-
-    __slots__ = ("index", "values", "shape", "dtype")
-
-    def __init__(self, index, values, shape, dtype):
-        self.index, self.values, self.shape, self.dtype = index, values, shape, dtype
-
-    def dense(self):
-        out = np.zeros(self.shape, dtype=self.dtype)
-        out[self.index] = self.values
-        return out
-
-    def add_into(self, out):
-        out[self.index] += self.values
-        return out
-
-
 def check_grad(fn, x, g):
     """The safety net of backward: a gradient must have its input's shape (else name the op) and dtype.
 

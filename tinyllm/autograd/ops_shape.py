@@ -4,7 +4,8 @@ Their backward passes move the gradient back; indexing scatter-adds, so an index
 """
 import numpy as np
 
-from tinyllm.autograd.function import Function, SparseGrad, unbroadcast
+from tinyllm.autograd.backward import SparseGrad
+from tinyllm.autograd.function import Function, unbroadcast
 
 
 class Reshape(Function):

@@ -2,7 +2,7 @@
 
 Every op on a Tensor runs a `Function` (forward beside backward, see function.py). When an input requires a
 gradient, the output remembers that Function; `backward()` walks the recorded graph in reverse topological order
-(an explicit stack, no recursion) and accumulates gradients into the leaves' `.grad` (plain ndarrays).
+(backward.py: an explicit stack, no recursion) and accumulates gradients into the leaves' `.grad` (plain ndarrays).
 """
 import contextlib
 
@@ -110,7 +110,7 @@ class Tensor:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor has shape {self.shape}")
-        _run_backward(self, grad)
+        run_backward(self, grad)
 
     # ---- elementwise arithmetic, with NumPy broadcasting -------------------------------------------------------
     def __add__(self, other): return Add.apply(self, _lift(other, self))
@@ -216,69 +216,8 @@ def _matmul(a, b):
     return matmul(a, b)
 
 
-def _run_backward(root, grad):
-    """Reverse-mode sweep: order the graph topologically with an explicit stack, then pull gradients back.
-
-    Gradients of intermediate tensors live in `grads` only until their node has been processed, then are
-    dropped; leaves (tensors made by the user, not by an op) accumulate into `.grad`.
-    """
-    order, visited, stack = [], set(), [(root, False)]
-    while stack:  # iterative depth-first search: a node is appended after all of its parents
-        t, parents_done = stack.pop()
-        if parents_done:
-            order.append(t)
-        elif t not in visited:
-            visited.add(t)
-            if t._ctx is None:
-                order.append(t)
-            else:
-                stack.append((t, True))
-                stack.extend((x, False) for x in t._ctx.parents if x not in visited)
-    grads, owned = {root: grad}, set()  # owned: tensors whose gradient buffer the sweep allocated itself
-    for t in reversed(order):  # outputs before inputs
-        g = grads.pop(t, None)
-        if g is None:  # no gradient reached it (an op returned None for it)
-            continue
-        fn = t._ctx
-        if fn is None:  # a leaf: keep a private buffer (copy unless the sweep made it), then accumulate in place
-            if t.grad is None:
-                t.grad = g if t in owned else np.array(g, dtype=t.data.dtype)
-            else:
-                t.grad += g
-            continue
-        owned.discard(t)
-        for x, need, gx in zip(fn.inputs, fn.needs_input_grad, fn.backward(g)):
-            if need and gx is not None:
-                _accumulate(grads, owned, fn, x, gx)
-
-
-def _accumulate(grads, owned, fn, x, gx):
-    """grads[x] += gx. A buffer the sweep allocated is updated in place; any other array may be shared (an op
-    can hand the same array to two inputs, or a view of its own gradient), so it is never written to."""
-    if type(gx) is SparseGrad:
-        if anomaly.enabled:
-            anomaly.check_backward(type(fn).__name__, gx.values)
-        if x not in grads:
-            grads[x] = gx.dense()
-        else:
-            acc = grads[x]
-            grads[x] = gx.add_into(acc if x in owned else np.array(acc, dtype=x.data.dtype))
-        owned.add(x)
-        return
-    if gx.shape != x.data.shape or gx.dtype != x.data.dtype or anomaly.enabled:
-        gx = check_grad(fn, x, gx)
-    if x not in grads:
-        grads[x] = gx
-    elif x in owned:
-        grads[x] += gx
-    else:
-        grads[x] = grads[x] + gx
-        owned.add(x)
-
-
-# The ops import Function from function.py, which needs Tensor: import them after the class exists.
-from tinyllm.autograd import anomaly  # noqa: E402
-from tinyllm.autograd.function import SparseGrad, check_grad  # noqa: E402
+# The sweep and the ops import function.py, which needs Tensor: import them after the class exists.
+from tinyllm.autograd.backward import run_backward  # noqa: E402
 from tinyllm.autograd.ops_elementwise import (  # noqa: E402
     Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Relu, Sigmoid, Sub, Tanh)
 from tinyllm.autograd.ops_reduce import Max, Sum  # noqa: E402
