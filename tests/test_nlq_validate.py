@@ -156,9 +156,9 @@ def test_valid_bodies_are_accepted_and_run(es, index_body):
 
 
 EVERY_OPTION = [   # (index, body): each accepted option at least once; the engine must run all of them
-    ("articles", {"query": {"match": {"abstract": {"query": "graph neural", "operator": "AND", "fuzziness": "AUTO:3,6",
-                                                   "minimum_should_match": "75%", "boost": 2, "prefix_length": 1,
-                                                   "max_expansions": 10, "zero_terms_query": "all", "lenient": True}}}}),
+    ("articles", {"query": {"match": {"abstract": {
+        "query": "graph neural", "operator": "AND", "fuzziness": "AUTO:3,6", "minimum_should_match": "75%", "boost": 2,
+        "prefix_length": 1, "max_expansions": 10, "zero_terms_query": "all", "lenient": True}}}}),
     ("articles", {"query": {"match_phrase": {"title": {"query": "large language", "slop": 2, "boost": 1.5}}}}),
     ("articles", {"query": {"multi_match": {"query": "robot arm", "fields": ["title^3", "abstract"], "type": "phrase",
                                             "slop": 1, "tie_breaker": 0.3}}}),

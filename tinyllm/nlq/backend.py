@@ -10,7 +10,7 @@ from elasticsearch import ApiError, Elasticsearch
 from elastic_transport import TransportError
 
 from . import schema
-from .loader import load_index
+from .loader import load_all
 from .osmem import HELP_REAL_CLUSTER, EmbeddedServer, PlainJsonNode
 
 REQUEST_TIMEOUT_S = 30.0
@@ -56,7 +56,7 @@ class Backend:
 
     def ensure_loaded(self, indexes=schema.INDEXES, progress=True, mappings=None):
         """Create and fill each index unless it already holds all its documents; returns {index: count}."""
-        return {index: load_index(self.client, index, mappings=mappings, progress=progress) for index in indexes}
+        return load_all(self.client, tuple(indexes), mappings=mappings, progress=progress)
 
     def close(self):
         """Close the client and stop the embedded server if this backend started one."""
@@ -99,8 +99,8 @@ def connect(url=None, api_key=None, basic_auth=None, verify_certs=True):
         client = _client(url, node_class=PlainJsonNode, **auth)
         info = client.info().body
     except (TransportError, ValueError) as e:
-        raise BackendError(f"cannot reach a search engine at {url!r}: {e}. Check the URL, that the cluster "
-                           f"is running and the credentials; unset TINYLLM_ES_URL to use the embedded engine.") from None
+        raise BackendError(f"cannot reach a search engine at {url!r}: {e}. Check the URL, that the cluster is "
+                           f"running and the credentials; unset TINYLLM_ES_URL to use the embedded engine.") from None
     version = info.get("version", {})
     kind = "osmem" if version.get("build_hash") == "osmem" or info.get("cluster_name") == "osmem" else "elasticsearch"
     if kind == "osmem" and not isinstance(client.transport.node_pool.get(), PlainJsonNode):

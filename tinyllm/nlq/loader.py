@@ -6,7 +6,9 @@ fixed chunk size: osmem's relevance scores depend on how documents arrive, and a
 import gzip
 import json
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from elasticsearch import helpers
 
@@ -49,9 +51,20 @@ def count_docs(index, path=None):
         raise FileNotFoundError(f"data file not found: {path} (the tinyllm checkout ships it under data/)") from None
 
 
-def _progress(index, done, total, t0, stream):
-    rate = done / max(time.perf_counter() - t0, 1e-9)
-    print(f"\r  {index}: {done:,}/{total:,} documents ({rate:,.0f} docs/s)", end="", file=stream, flush=True)
+class _Progress:
+    """One status line for several indexes loading at once: `articles 3,000/10,000 | gutenberg ...`."""
+
+    def __init__(self, stream):
+        self.stream, self.lock, self.state, self.t0 = stream, threading.Lock(), {}, time.perf_counter()
+
+    def __call__(self, index, done, total):
+        with self.lock:
+            self.state[index] = (done, total)
+            rate = sum(d for d, _ in self.state.values()) / max(time.perf_counter() - self.t0, 1e-9)
+            parts = " | ".join(f"{i} {d:,}/{t:,}" for i, (d, t) in self.state.items())
+            tty = getattr(self.stream, "isatty", lambda: False)()    # in place on a terminal, a line each in logs
+            print(f"\r  {parts} ({rate:,.0f} docs/s)" if tty else f"  {parts} ({rate:,.0f} docs/s)",
+                  end="" if tty else "\n", file=self.stream, flush=True)
 
 
 def _check_existing_mapping(client, index, expected):
@@ -64,11 +77,13 @@ def _check_existing_mapping(client, index, expected):
                                f"(DELETE /{index}) and run `tinyllm nlq load` again")
 
 
-def load_index(client, index, mappings=None, chunk_size=CHUNK_SIZE, progress=True, stream=None, path=None):
+def load_index(client, index, mappings=None, chunk_size=CHUNK_SIZE, progress=True, stream=None, path=None,
+               report=None):
     """Create `index` (if missing) with its mapping and make it hold exactly the shipped documents; returns the count.
 
     Skips the upload when the index already holds as many documents as the file; otherwise (re)indexes every
-    document under its stable id, so an interrupted load is completed, never duplicated.
+    document under its stable id, so an interrupted load is completed, never duplicated. `report(index, done,
+    total)` receives progress (default: a status line on `stream` when `progress` is true).
     """
     if not 1 <= chunk_size <= 1000:
         raise ValueError(f"chunk_size must be in [1, 1000], got {chunk_size}")
@@ -87,14 +102,28 @@ def load_index(client, index, mappings=None, chunk_size=CHUNK_SIZE, progress=Tru
     else:
         client.indices.create(index=index, settings=spec.get("settings", {}), mappings=spec["mappings"])
     docs = list(iter_docs(index, path))
-    t0 = time.perf_counter()
+    own_line = report is None and progress
+    report = _Progress(stream) if own_line else report
     actions = ({"_index": index, "_id": schema.doc_id(index, d), "_source": d} for d in docs)
     done = 0
     for ok, item in helpers.streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=True):
         done += 1
-        if progress and (done % chunk_size == 0 or done == len(docs)):
-            _progress(index, done, len(docs), t0, stream)
-    if progress:
+        if report and (done % chunk_size == 0 or done == len(docs)):
+            report(index, done, len(docs))
+    if own_line and getattr(stream, "isatty", lambda: False)():
         print(file=stream)
     client.indices.refresh(index=index)
     return client.count(index=index)["count"]
+
+
+def load_all(client, indexes=schema.INDEXES, mappings=None, progress=True, stream=None):
+    """load_index for several indexes at once (one thread each: the engine indexes them in parallel); {index: count}."""
+    stream = sys.stderr if stream is None else stream
+    report = _Progress(stream) if progress else None
+    with ThreadPoolExecutor(max_workers=max(len(indexes), 1)) as pool:
+        futures = {i: pool.submit(load_index, client, i, mappings, CHUNK_SIZE, progress, stream, None, report)
+                   for i in indexes}
+        counts = {i: f.result() for i, f in futures.items()}
+    if report is not None and report.state and getattr(stream, "isatty", lambda: False)():
+        print(file=stream)
+    return counts
