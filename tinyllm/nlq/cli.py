@@ -73,6 +73,9 @@ def cmd_load(args):
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+    elif backend.server is not None:
+        print("note: the embedded engine keeps nothing on disk, so these indexes vanish when this command ends; "
+              "`tinyllm nlq load --serve` keeps them available to other commands", file=sys.stderr)
     backend.close()
     return 0
 

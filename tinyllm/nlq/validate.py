@@ -100,7 +100,7 @@ class _BodyGate(QueryGate):
                     raise QueryRejected(fpath, WHY_NOT.get(name, f"cannot sort by {name!r}"))
                 self.field(name, fpath, EXACT, "sort", searched=False)
             if isinstance(opts, dict):
-                _only(opts, fpath, ("order", "missing", "mode"), "sort")
+                _only(opts, fpath, ("order",) if name in ("_score", "_doc") else ("order", "missing", "mode"), "sort")
                 if "order" in opts:
                     _str(opts["order"], _key(fpath, "order"), 4, choices=("asc", "desc"))
                 if "missing" in opts:
@@ -299,8 +299,8 @@ class _BodyGate(QueryGate):
     def a_top_hits(self, spec, path):
         _only(spec, path, ("size", "from", "sort", "_source"), "top_hits")
         out = {"size": _int(spec.get("size", 3), _key(path, "size"), 1, MAX_TOP_HITS)}
-        if "from" in spec:
-            out["from"] = _int(spec["from"], _key(path, "from"), 0, 100)
+        if "from" in spec:        # Elasticsearch caps from + size of inner hits at 100 (max_inner_result_window)
+            out["from"] = _int(spec["from"], _key(path, "from"), 0, 100 - out["size"])
         if "sort" in spec:
             out["sort"] = self.sort(spec["sort"], _key(path, "sort"))
         if "_source" in spec:
