@@ -200,7 +200,11 @@ def _flat_mask(mask, lead, Tq, Tk):
         return np.ones((1, 1, 1), dtype=bool), np.zeros(n_items, dtype=np.int64)
     mask = np.asarray(mask).astype(bool, copy=False)
     full = lead + (Tq, Tk)
-    if np.broadcast_shapes(mask.shape, full) != full:
+    try:
+        fits = np.broadcast_shapes(mask.shape, full) == full
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {full}")
     mask = mask.reshape((1,) * (len(full) - mask.ndim) + mask.shape)  # pad to the scores' ndim
     mask_lead = mask.shape[:-2]  # leading dims the mask really has (1 where it is shared)
