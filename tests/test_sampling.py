@@ -66,9 +66,9 @@ def test_same_seed_same_text_different_seed_different_text():
 @settings(max_examples=10)
 @given(st.integers(1, 6), st.integers(0, 2**16))
 def test_top_k_samples_exactly_the_k_most_likely_tokens(k, seed):
-    logits = np.random.default_rng(seed).standard_normal(8) * 3
+    logits = np.random.default_rng(seed).permutation(8) * 0.07    # distinct, close: every kept p >= 0.1
     model = Bigram(np.tile(logits, (8, 1)))
-    drawn = set(generate(model, [0], 300, SamplingConfig(top_k=k, temperature=3.0, seed=seed)))
+    drawn = set(generate(model, [0], 300, SamplingConfig(top_k=k, temperature=1.0, seed=seed)))
     assert drawn == set(np.argsort(-logits)[:k].tolist())
     assert np.isfinite(apply_top_k(logits, k)).sum() == k
 
