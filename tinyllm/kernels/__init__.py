@@ -22,6 +22,7 @@ KERNELS = {
     "layernorm_forward": "layernorm", "layernorm_backward": "layernorm",
     "gelu_forward": "gelu", "gelu_backward": "gelu",
     "attention_forward": "attention", "attention_backward": "attention",
+    "selective_scan_forward": "scan", "selective_scan_backward": "scan",
 }
 
 BACKENDS = ("numpy", "numba")
