@@ -108,7 +108,7 @@ def test_report_numbers():
     assert r.latency_ms(50) == pytest.approx(2.5) and r.latency_ms(95) == pytest.approx(3.85)
     d = r.to_dict()
     assert d["per_compare"]["set"] == {"correct": 1, "total": 2} and json.dumps(d)
-    assert "50.0%" in r.format()
+    assert "50.0%" in r.format() and "invalid predictions: 1 rejected" in r.format()
 
 
 def write_cases(path, rows):

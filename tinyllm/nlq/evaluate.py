@@ -189,6 +189,10 @@ class Report:
         lines = [f"execution accuracy {self.accuracy:.1%} ({sum(r['correct'] for r in self.results)}/{self.n}), "
                  f"validity {self.validity:.1%}, translate latency p50 {self.latency_ms(50):.2f} ms, "
                  f"p95 {self.latency_ms(95):.2f} ms"]
+        errors = [r["error"].split(":")[0] for r in self.results if r["error"]]
+        if errors:
+            kinds = {e: errors.count(e) for e in sorted(set(errors))}
+            lines.append("  invalid predictions: " + ", ".join(f"{n} {e}" for e, n in kinds.items()))
         for key in ("compare", "intent"):
             rows = self.breakdown(key)
             if rows:
