@@ -9,9 +9,11 @@ import difflib
 from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.models.zoo import ZooConfig, ZooGPT
 from tinyllm.models.encoder import BertConfig, MaskedLM
+from tinyllm.models.mamba import Mamba, MambaConfig
 
 MODELS = {"gpt": (GPTConfig, GPT), "gpt_zoo": (ZooConfig, ZooGPT),
-          "bert": (BertConfig, MaskedLM)}
+          "bert": (BertConfig, MaskedLM),
+          "mamba": (MambaConfig, Mamba)}
 
 
 def build_model(name, config_dict=None, seed=0):
