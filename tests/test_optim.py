@@ -147,6 +147,8 @@ def test_decay_groups_rule():
     decay, no_decay = decay_groups(m, 0.1)
     assert [id(p) for p in decay["params"]] == [id(m.w)] and decay["weight_decay"] == 0.1
     assert [id(p) for p in no_decay["params"]] == [id(m.emb.weight), id(m.gain)]
+    decay, no_decay = decay_groups(m, 0.1, decay_embeddings=True)
+    assert [id(p) for p in decay["params"]] == [id(m.emb.weight), id(m.w)]
 
 
 # ---- clipping ----

@@ -208,14 +208,16 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
-def decay_groups(model, weight_decay):
+def decay_groups(model, weight_decay, decay_embeddings=False):
     """Two param groups for `model` (a Module) following this file's weight-decay rule: matrices decayed, others not.
 
     Embedding tables are the `.weight` of any submodule whose class name contains "Embedding"; a tied tensor
     (token embedding = output layer) is one parameter, listed once, and counts as an embedding.
+    decay_embeddings=True decays them too (nanoGPT's rule: every parameter with ndim >= 2).
     """
-    embedding_ids = {id(mod.weight) for _, mod in model.named_modules()
-                     if "Embedding" in type(mod).__name__ and getattr(mod, "weight", None) is not None}
+    embedding_ids = set() if decay_embeddings else {
+        id(mod.weight) for _, mod in model.named_modules()
+        if "Embedding" in type(mod).__name__ and getattr(mod, "weight", None) is not None}
     decay, no_decay, seen = [], [], set()
     for _, p in model.named_parameters():
         if id(p) in seen:

@@ -46,6 +46,7 @@ class TrainConfig:
     schedule: str = "cosine"      # cosine | linear | constant
     optimizer: str = "adamw"      # adamw | adam | sgd
     weight_decay: float = 0.1     # on matrices only (see optim.decay_groups)
+    decay_embeddings: bool = False  # also decay embedding tables (nanoGPT's rule)
     beta1: float = 0.9            # Adam beta1 (the momentum for sgd)
     beta2: float = 0.99           # Adam beta2
     grad_clip: float = 1.0        # global-norm clip; 0 turns clipping off
@@ -94,7 +95,7 @@ class TrainConfig:
 
 def build_optimizer(model, cfg):
     """The optimizer named by cfg.optimizer over `model`'s parameters, with decay on matrices only."""
-    groups = decay_groups(model, cfg.weight_decay)
+    groups = decay_groups(model, cfg.weight_decay, cfg.decay_embeddings)
     if cfg.optimizer == "adamw":
         return AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     if cfg.optimizer == "adam":
