@@ -106,6 +106,14 @@ def test_stop_ids_end_generation_and_are_not_returned():
     assert generate_batch(model, [[0], [2]], 10, GREEDY, stop_ids=[1]) == [[], [3, 0]]
 
 
+def test_repetition_penalty_sees_prompt_and_generated_tokens():
+    model = Bigram(np.tile([1.0, 0.9, 0.5, 0.1], (4, 1)))
+    assert generate(model, [3], 3, GREEDY) == [0, 0, 0]
+    # 0 is seen after step 1 (1.0 -> 0.67 < 0.9), then 1 too (0.9 -> 0.6 < 0.67)
+    assert generate(model, [3], 3, SamplingConfig(temperature=0, repetition_penalty=1.5)) == [0, 1, 0]
+    assert generate(model, [0], 1, SamplingConfig(temperature=0, repetition_penalty=1.5)) == [1]   # prompt counts
+
+
 def test_generate_text_cuts_at_stop_strings():
     from tinyllm.tokenizers import CharTokenizer
     tok = CharTokenizer(list("abcd"))

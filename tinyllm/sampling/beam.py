@@ -9,7 +9,7 @@ The beams are rows of one batch, so the KV cache is reordered rather than recomp
 """
 import numpy as np
 
-from tinyllm.sampling.generate import Decoder, _check_prompts, _EvalMode
+from tinyllm.sampling.generate import Decoder, InferenceMode, check_prompts
 
 
 def log_softmax(logits):
@@ -49,7 +49,7 @@ def beam_search(model, prompt_ids, max_new_tokens, beam_width=4, length_penalty=
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
     if not length_penalty >= 0:
         raise ValueError(f"length_penalty must be >= 0, got {length_penalty!r}")
-    prompt = _check_prompts([prompt_ids])[0]
+    prompt = check_prompts([prompt_ids])[0]
     stop_ids = frozenset(int(s) for s in (stop_ids or ()))
     if max_new_tokens == 0:
         return []
@@ -58,7 +58,7 @@ def beam_search(model, prompt_ids, max_new_tokens, beam_width=4, length_penalty=
     scores[0] = 0.0                          # all rows start identical: only row 0 may expand at the first step
     beams = [[] for _ in range(W)]           # generated ids per row
     finished = []                            # (normalised score, ids)
-    with _EvalMode(model):
+    with InferenceMode(model):
         decoder = Decoder(model, W, use_cache)
         logits = decoder.start(np.tile(np.array(prompt, dtype=np.int64), (W, 1)))
         for step in range(max_new_tokens):

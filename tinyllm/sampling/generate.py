@@ -51,7 +51,7 @@ class Decoder:
             self.cache.reorder(rows)
 
 
-class _EvalMode:
+class InferenceMode:
     """Context manager: no graph and the model in eval mode (dropout off), restoring the previous mode after."""
 
     def __init__(self, model):
@@ -69,7 +69,8 @@ class _EvalMode:
         return self.no_grad.__exit__(*exc)
 
 
-def _check_prompts(prompts):
+def check_prompts(prompts):
+    """Validate a list of prompts (each a non-empty 1-D sequence of int ids); returns them as lists of int."""
     if len(prompts) == 0:
         raise ValueError("prompts must hold at least one prompt")
     out = []
@@ -91,7 +92,7 @@ def generate_batch(model, prompts, max_new_tokens, cfg=None, rng=None, use_cache
     cfg = SamplingConfig() if cfg is None else cfg
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-    prompts = _check_prompts(prompts)
+    prompts = check_prompts(prompts)
     stop_ids = frozenset(int(s) for s in (stop_ids or ()))
     rng = np.random.default_rng(cfg.seed) if rng is None else rng
     B, lens = len(prompts), [len(p) for p in prompts]
@@ -99,7 +100,7 @@ def generate_batch(model, prompts, max_new_tokens, cfg=None, rng=None, use_cache
     out = [[] for _ in range(B)]
     done = [max_new_tokens == 0] * B
     t = min(lens)                               # every row has exactly t tokens fed so far
-    with _EvalMode(model):
+    with InferenceMode(model):
         decoder = Decoder(model, B, use_cache)
         logits = decoder.start(np.array([s[:t] for s in seqs])) if not all(done) else None
         while not all(done):
