@@ -10,10 +10,11 @@ from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.models.zoo import ZooConfig, ZooGPT
 from tinyllm.models.encoder import BertConfig, MaskedLM
 from tinyllm.models.mamba import Mamba, MambaConfig
+from tinyllm.models.s4d import S4D, S4DConfig
 
 MODELS = {"gpt": (GPTConfig, GPT), "gpt_zoo": (ZooConfig, ZooGPT),
           "bert": (BertConfig, MaskedLM),
-          "mamba": (MambaConfig, Mamba)}
+          "mamba": (MambaConfig, Mamba), "s4d": (S4DConfig, S4D)}
 
 
 def build_model(name, config_dict=None, seed=0):
