@@ -6,6 +6,8 @@ BLAS well: one big GEMM instead of many small ones when b is a plain matrix, and
 on 2+ threads, a Numba prange over the batch calling BLAS per item (np.matmul runs such batches on one thread).
 `matmul_naive_numba` is the readable triple loop, kept as a reference and for the benchmark table.
 """
+import math
+
 import numpy as np
 
 from ._blas import HAVE_SCIPY, mm, mm_loops
@@ -61,24 +63,23 @@ def _batched(a, b, b_transposed, out):
 
 
 def matmul_numba(a, b):
-    """Same contract as matmul_numpy. Falls back to np.matmul for vectors, mixed or non-float dtypes,
-    broadcast (unequal) leading dims, and whenever splitting a batch over threads would not pay."""
-    if a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or not is_float(a):
-        return np.matmul(a, b)
-    if a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"matmul: inner dims differ, a {a.shape} @ b {b.shape}")
-    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
-    if b.ndim == 2 and a.ndim > 2:
-        # (..., M, K) @ (K, N): all rows of a share b, so it is one (rows, K) @ (K, N) GEMM
-        out = np.dot(a.reshape(-1, K), b)  # reshape copies only if a's rows are not evenly strided
-        return out.reshape(a.shape[:-1] + (N,))
-    batch = a.shape[:-2]
-    if (HAVE_SCIPY and a.ndim == b.ndim and batch == b.shape[:-2] and a.ndim > 2 and M * K * N > 0
-            and M * K * N >= _PARALLEL_MIN_ITEM_MACS and threads_for(a.size + b.size + M * N) > 1):
-        a3 = np.ascontiguousarray(a).reshape(-1, M, K)  # (B, M, K)
-        bt = np.swapaxes(b, -1, -2)  # k.T in attention: a transposed view that BLAS can read without a copy
-        transposed = bt.flags.c_contiguous and not b.flags.c_contiguous
-        b3 = bt.reshape(-1, N, K) if transposed else np.ascontiguousarray(b).reshape(-1, K, N)
-        out = np.empty((a3.shape[0], M, N), dtype=a.dtype)
-        return _batched(a3, b3, transposed, out).reshape(batch + (M, N))
+    """Same contract as matmul_numpy. Plain 2-D products, vectors, mixed or non-float dtypes and broadcast
+    (unequal) leading dims go straight to np.matmul, as do batches too small to be worth splitting over threads."""
+    if a.ndim > 2 and b.ndim >= 2 and a.dtype == b.dtype and is_float(a):
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"matmul: inner dims differ, a {a.shape} @ b {b.shape}")
+        M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+        if b.ndim == 2:
+            # (..., M, K) @ (K, N): all rows of a share b, so it is one (rows, K) @ (K, N) GEMM
+            out = np.dot(a.reshape(math.prod(a.shape[:-1]), K), b)  # copies only if a's rows are unevenly strided
+            return out.reshape(a.shape[:-1] + (N,))
+        batch = a.shape[:-2]
+        if (HAVE_SCIPY and batch == b.shape[:-2] and M * K * N >= _PARALLEL_MIN_ITEM_MACS
+                and threads_for(a.size + b.size + M * N) > 1):
+            a3 = np.ascontiguousarray(a).reshape(-1, M, K)  # (B, M, K)
+            bt = np.swapaxes(b, -1, -2)  # k.T in attention: a transposed view that BLAS can read without a copy
+            transposed = bt.flags.c_contiguous and not b.flags.c_contiguous
+            b3 = bt.reshape(-1, N, K) if transposed else np.ascontiguousarray(b).reshape(-1, K, N)
+            out = np.empty((a3.shape[0], M, N), dtype=a.dtype)
+            return _batched(a3, b3, transposed, out).reshape(batch + (M, N))
     return np.matmul(a, b)
