@@ -131,7 +131,11 @@ def cmd_translate(args):
 
 
 def cmd_validate(args):
-    text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

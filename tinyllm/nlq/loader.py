@@ -5,10 +5,12 @@ fixed chunk size: osmem's relevance scores depend on how documents arrive, and a
 """
 import gzip
 import json
+import os
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 from elasticsearch import helpers
 
@@ -43,12 +45,19 @@ def iter_docs(index, path=None):
 def count_docs(index, path=None):
     """Number of documents in the data file, counted without parsing them (the cheap check for "already loaded")."""
     path = data_path(index) if path is None else path
-    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
-            return sum(1 for line in f if line.strip())
+        stat = os.stat(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"data file not found: {path} (the tinyllm checkout ships it under data/)") from None
+    return _count_lines(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _count_lines(path, mtime_ns, size):
+    """Non-blank lines of a (gzipped) file; cached per file version, as decompressing takes about a second."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
 
 
 class _Progress:
