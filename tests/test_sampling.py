@@ -106,6 +106,20 @@ def test_stop_ids_end_generation_and_are_not_returned():
     assert generate_batch(model, [[0], [2]], 10, GREEDY, stop_ids=[1]) == [[], [3, 0]]
 
 
+def test_logits_fn_constrains_every_step():
+    model = small()
+    banned = {0, 3, 5}
+
+    def forbid(new_ids, logits):
+        assert len(new_ids) < 25                         # sees the ids generated so far
+        out = logits.copy()
+        out[sorted(banned)] = -np.inf
+        return out
+
+    ids = generate(model, [1], 25, SamplingConfig(temperature=2.0, seed=0), logits_fn=forbid)
+    assert len(ids) == 25 and not banned & set(ids)
+
+
 def test_repetition_penalty_sees_prompt_and_generated_tokens():
     model = Bigram(np.tile([1.0, 0.9, 0.5, 0.1], (4, 1)))
     assert generate(model, [3], 3, GREEDY) == [0, 0, 0]

@@ -83,11 +83,13 @@ def check_prompts(prompts):
 
 
 def generate_batch(model, prompts, max_new_tokens, cfg=None, rng=None, use_cache=True, stop_ids=None,
-                   stop_fn=None):
+                   stop_fn=None, logits_fn=None):
     """Continue each prompt (a list of id lists) by up to max_new_tokens; returns the new ids per prompt.
 
     A row ends early when it emits a token in `stop_ids` (not included in the output) or when stop_fn(new_ids)
-    is true (the ids are kept). Rows share one rng, drawn in row order each step.
+    is true (the ids are kept). logits_fn(new_ids, logits (V,)) -> logits, if given, edits each row's logits
+    before the sampling transforms: -inf on the tokens a grammar or validator forbids gives constrained decoding.
+    Rows share one rng, drawn in row order each step.
     """
     cfg = SamplingConfig() if cfg is None else cfg
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
@@ -111,7 +113,8 @@ def generate_batch(model, prompts, max_new_tokens, cfg=None, rng=None, use_cache
                 elif done[b]:                   # finished rows idle on their last token
                     tok = seqs[b][-1]
                 else:
-                    tok = sample_next(logits[b], cfg, rng, previous_ids=seqs[b])
+                    row = logits[b] if logits_fn is None else np.asarray(logits_fn(out[b], logits[b]))
+                    tok = sample_next(row, cfg, rng, previous_ids=seqs[b])
                     if tok in stop_ids:
                         done[b] = True
                     else:
@@ -125,17 +128,18 @@ def generate_batch(model, prompts, max_new_tokens, cfg=None, rng=None, use_cache
     return out
 
 
-def generate(model, prompt_ids, max_new_tokens, cfg=None, rng=None, use_cache=True, stop_ids=None):
+def generate(model, prompt_ids, max_new_tokens, cfg=None, rng=None, use_cache=True, stop_ids=None, logits_fn=None):
     """Continue one prompt (list of ids) by up to max_new_tokens; returns the new ids only (not the prompt).
 
     Greedy when cfg.temperature == 0; otherwise sampled with `rng` (default: a Generator seeded cfg.seed).
-    Generation stops before any id in `stop_ids`.
+    Generation stops before any id in `stop_ids`; logits_fn as in generate_batch.
     """
-    return generate_batch(model, [prompt_ids], max_new_tokens, cfg, rng, use_cache, stop_ids)[0]
+    return generate_batch(model, [prompt_ids], max_new_tokens, cfg, rng, use_cache, stop_ids,
+                          logits_fn=logits_fn)[0]
 
 
 def generate_texts(model, tokenizer, prompt, max_new_tokens, cfg=None, stop_strings=(), rng=None, use_cache=True,
-                   num_samples=1):
+                   num_samples=1, logits_fn=None):
     """`num_samples` continuations of the string `prompt` (decoded in one batch), each cut before the first
     stop string. Returns the continuation texts only."""
     if isinstance(stop_strings, str):
@@ -151,13 +155,16 @@ def generate_texts(model, tokenizer, prompt, max_new_tokens, cfg=None, stop_stri
     def hit(new_ids):  # decoding the whole continuation also catches a stop string split across tokens
         return bool(stop_strings) and any(s in tokenizer.decode(new_ids) for s in stop_strings)
 
-    rows = generate_batch(model, [ids] * num_samples, max_new_tokens, cfg, rng, use_cache, stop_fn=hit)
+    rows = generate_batch(model, [ids] * num_samples, max_new_tokens, cfg, rng, use_cache, stop_fn=hit,
+                          logits_fn=logits_fn)
     return [cut_at_stop(tokenizer.decode(new), stop_strings) for new in rows]
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens, cfg=None, stop_strings=(), rng=None, use_cache=True):
+def generate_text(model, tokenizer, prompt, max_new_tokens, cfg=None, stop_strings=(), rng=None, use_cache=True,
+                  logits_fn=None):
     """Encode `prompt`, generate, decode: returns the continuation text only, cut before the first stop string."""
-    return generate_texts(model, tokenizer, prompt, max_new_tokens, cfg, stop_strings, rng, use_cache)[0]
+    return generate_texts(model, tokenizer, prompt, max_new_tokens, cfg, stop_strings, rng, use_cache,
+                          logits_fn=logits_fn)[0]
 
 
 def cut_at_stop(text, stop_strings):
