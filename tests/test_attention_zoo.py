@@ -152,3 +152,29 @@ def test_registered_and_trainable_from_the_registry():
         opt.step()
         first = loss.item() if first is None else first
     assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("name", ["gpt", "gpt_zoo"])
+def test_attention_maps_script_draws_a_checkpoint(tmp_path, name, capsys):
+    """End to end: a gpt or gpt_zoo checkpoint -> PNG (or, without matplotlib, exit status 3 and a hint)."""
+    import importlib.util
+    import pathlib
+    from tinyllm.tokenizers.chars import CharTokenizer
+    from tinyllm.training.checkpoint import save_checkpoint
+    tok = CharTokenizer.train("abcdefg")
+    cfg = GPTConfig(**{**SMALL, "dtype": "float32"}) if name == "gpt" else ZooConfig(**{**SMALL, "pos": "alibi"})
+    model = MODELS[name][1](cfg, seed=0)
+    save_checkpoint(tmp_path / "ckpt", model=model, model_name=name, model_config=cfg, tokenizer=tok)
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "attention_maps.py"
+    spec = importlib.util.spec_from_file_location("attention_maps", path)
+    maps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maps)
+    out = tmp_path / "maps.png"
+    rc = maps.main([f"--ckpt={tmp_path / 'ckpt'}", "--prompt=abcab", f"--out={out}", "--heads=1"])
+    try:
+        import matplotlib  # noqa: F401
+        assert rc == 0 and out.read_bytes()[:4] == b"\x89PNG"
+    except ImportError:
+        assert rc == 3 and "pip install" in capsys.readouterr().err
+    assert maps.main([f"--ckpt={tmp_path / 'ckpt'}", "--layers=5"]) == 2
+    assert maps.main([]) == 2

@@ -220,6 +220,8 @@ class ZooGPT(Module):
     def attention_maps(self, idx):
         """Attention probabilities (n_layer, B, H, T, T) for idx, through the naive path (recorded)."""
         from tinyllm.autograd.tensor import no_grad
+        if self.config.attention == "linear":
+            raise ValueError("linear attention never forms attention probabilities, so it has no maps to draw")
         for b in self.blocks:
             b.attn.record = True
         try:
