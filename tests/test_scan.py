@@ -1,0 +1,125 @@
+"""The selective scan: Numba kernel == sequential NumPy reference == a closed form, gradients by finite differences,
+chunked checkpoints, continuation from a state, and clear errors."""
+import numpy as np
+import pytest
+from hypothesis import example, given, settings, strategies as st
+
+import tinyllm.functional as F
+from tinyllm import kernels
+from tinyllm.autograd.scan import selective_scan
+from tinyllm.gradcheck import gradcheck
+from tinyllm.kernels import scan as S
+
+
+def make(Bt, L, D, N, seed=0, dtype=np.float64):
+    """Inputs in Mamba's regime: delta = softplus(.) > 0, A = -exp(.) < 0."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(Bt, L, D))
+    delta = np.log1p(np.exp(rng.normal(size=(Bt, L, D))))
+    A = -np.exp(rng.normal(size=(D, N)))
+    B, C = rng.normal(size=(Bt, L, N)), rng.normal(size=(Bt, L, N))
+    return [a.astype(dtype) for a in (u, delta, A, B, C)]
+
+
+def closed_form(u, delta, A, B, C):
+    """y_t[d] = sum_{s<=t} sum_n C_t[n] (prod_{r=s+1..t} exp(delta_r[d] A[d,n])) delta_s[d] B_s[n] u_s[d]."""
+    Bt, L, D = u.shape
+    y = np.zeros((Bt, L, D))
+    for t in range(L):
+        for s in range(t + 1):
+            decay = np.exp(delta[:, s + 1:t + 1, :, None].sum(axis=1) * A)          # (Bt, D, N)
+            y[:, t] += np.einsum("bn,bdn,bn->bd", C[:, t], decay, B[:, s]) * (delta[:, s] * u[:, s])
+    return y
+
+
+shapes = st.tuples(st.integers(1, 3), st.integers(1, 12), st.integers(1, 5), st.integers(1, 4), st.integers(1, 6))
+
+
+@given(shapes)
+@example((1, 1, 1, 1, 1))
+@example((2, 12, 3, 4, 5))          # L not a multiple of chunk
+def test_reference_equals_closed_form(shape):
+    Bt, L, D, N, chunk = shape
+    args = make(Bt, L, D, N)
+    y, _, _ = S.selective_scan_forward_numpy(*args, chunk=chunk)
+    np.testing.assert_allclose(y, closed_form(*args), rtol=1e-10, atol=1e-12)
+
+
+@given(shapes, st.integers(0, 2 ** 16))
+@example((1, 1, 1, 1, 1), 0)
+@example((3, 12, 5, 4, 12), 1)      # one chunk exactly
+def test_numba_equals_numpy_forward_and_backward(shape, seed):
+    Bt, L, D, N, chunk = shape
+    args = make(Bt, L, D, N, seed)
+    ref = S.selective_scan_forward_numpy(*args, chunk=chunk)
+    fast = S.selective_scan_forward_numba(*args, chunk=chunk)
+    for a, b in zip(ref, fast):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+    dy = np.random.default_rng(seed + 1).normal(size=ref[0].shape)
+    g_ref = S.selective_scan_backward_numpy(*args, ref[1], dy, chunk=chunk)
+    g_fast = S.selective_scan_backward_numba(*args, fast[1], dy, chunk=chunk)
+    for name, a, b in zip(("du", "ddelta", "dA", "dB", "dC"), g_ref, g_fast):
+        assert b.shape == a.shape, name
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-10, err_msg=name)
+
+
+def test_float32_kernel_stays_float32_and_close():
+    args = make(2, 40, 8, 4, dtype=np.float32)
+    y32, ck, h = S.selective_scan_forward_numba(*args)
+    assert y32.dtype == ck.dtype == h.dtype == np.float32
+    y64, _, _ = S.selective_scan_forward_numpy(*[a.astype(np.float64) for a in args])
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+    grads = S.selective_scan_backward_numba(*args, ck, np.ones_like(y32))
+    assert all(g.dtype == np.float32 for g in grads)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_continuing_from_h0_equals_one_long_scan(backend):
+    fwd = kernels.get("selective_scan_forward", backend)
+    u, delta, A, B, C = make(2, 13, 3, 4)
+    y, _, h = fwd(u, delta, A, B, C, chunk=4)
+    y1, _, h1 = fwd(u[:, :5], delta[:, :5], A, B[:, :5], C[:, :5], chunk=4)
+    y2, _, h2 = fwd(u[:, 5:], delta[:, 5:], A, B[:, 5:], C[:, 5:], h0=h1, chunk=4)
+    np.testing.assert_allclose(np.concatenate([y1, y2], axis=1), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h2, h, rtol=1e-12, atol=1e-12)
+
+
+def test_memory_keeps_one_state_per_chunk_not_per_step():
+    _, ckpt, _ = S.selective_scan_forward_numba(*make(1, 100, 4, 3), chunk=16)
+    assert ckpt.shape == (1, 7, 3, 4)           # ceil(100 / 16) states of (N, D), not 100
+
+
+@settings(max_examples=10)
+@given(shapes, st.integers(0, 2 ** 16))
+def test_gradcheck_through_mamba_parameterisation(shape, seed):
+    Bt, L, D, N, chunk = shape
+    rng = np.random.default_rng(seed)
+    u, dt, A_log = rng.normal(size=(Bt, L, D)), rng.normal(size=(Bt, L, D)), rng.normal(size=(D, N))
+    B, C, Dskip = rng.normal(size=(Bt, L, N)), rng.normal(size=(Bt, L, N)), rng.normal(size=D)
+    assert gradcheck(lambda u, dt, A_log, B, C, Dskip: selective_scan(
+        u, F.softplus(dt), -A_log.exp(), B, C, Dskip, chunk=chunk), u, dt, A_log, B, C, Dskip)
+
+
+def test_numba_falls_back_outside_the_stable_regime():
+    u, delta, A, B, C = make(2, 6, 3, 2)
+    A[0, 0] = 0.3                                # Ā > 1: the polynomial exp does not apply
+    ref = S.selective_scan_forward_numpy(u, delta, A, B, C)
+    np.testing.assert_allclose(S.selective_scan_forward_numba(u, delta, A, B, C)[0], ref[0], rtol=1e-12)
+
+
+def test_bad_inputs_name_the_argument():
+    u, delta, A, B, C = make(2, 5, 3, 4)
+    with pytest.raises(ValueError, match="delta must have u's shape"):
+        S.selective_scan_forward_numba(u, delta[:, :4], A, B, C)
+    with pytest.raises(ValueError, match="A must be"):
+        S.selective_scan_forward_numpy(u, delta, A.T, B, C)
+    with pytest.raises(ValueError, match="C must be"):
+        S.selective_scan_forward_numba(u, delta, A, B, C[:, :, :2])
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        S.selective_scan_forward_numba(u, delta, A, B, C, chunk=0)
+    with pytest.raises(ValueError, match="u must be"):
+        S.selective_scan_forward_numpy(u[0], delta, A, B, C)
+    with pytest.raises(TypeError, match="share one float dtype"):
+        selective_scan(u.astype(np.float32), delta, A, B, C)
+    with pytest.raises(ValueError, match="D must have shape"):
+        selective_scan(u, delta, A, B, C, np.ones(7))
