@@ -188,6 +188,10 @@ def test_forward_rejects_bad_ids_and_long_sequences():
         model(np.zeros((1, 13), dtype=np.int64))
     with pytest.raises(ValueError, match="batch"):
         model(np.zeros((2, 1), dtype=np.int64), model.new_cache(1))
+    with pytest.raises(ValueError, match="seed"):
+        GPT(GPTConfig(), seed=-1)
+    with pytest.raises(TypeError, match="GPTConfig"):
+        GPT({"n_layer": 2})
     with pytest.raises(ValueError, match="same shape"):
         model.loss((np.zeros((1, 3), dtype=np.int64), np.zeros((1, 4), dtype=np.int64)))
 

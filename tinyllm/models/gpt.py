@@ -88,6 +88,8 @@ class GPT(Module):
         cfg = GPTConfig() if config is None else config
         if not isinstance(cfg, GPTConfig):
             raise TypeError(f"config must be a GPTConfig, got {type(cfg).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.config = cfg
         rng = np.random.default_rng(seed)
         self.dropout_rng = np.random.default_rng([seed, 1])    # independent stream, same seed
