@@ -1,0 +1,77 @@
+"""The NLQ translator interface: `Translator.load(path).translate(question, index) -> search body`.
+
+Every body it returns has passed the safety gate (`validate`). Questions it cannot answer raise CannotTranslate
+with a reason, so callers (CLI, HTTP service) can answer "cannot translate" instead of running a wrong query.
+Until a trained checkpoint exists at `path` (default `data/nlq_model/`), it falls back to the keyword baseline and
+says so in `Translator.kind`.
+"""
+from pathlib import Path
+
+from . import baseline, schema
+from .validate import QueryRejected, validate
+
+DEFAULT_PATH = schema.DATA_DIR / "nlq_model"
+MAX_QUESTION_CHARS = 1000
+
+
+class CannotTranslate(ValueError):
+    """The question is out of scope, unanswerable, or bad input; `reason` says which in plain words."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_question(question, index):
+    """Reject bad input early with a reason naming the argument (empty, too long, not text, unknown index)."""
+    if not isinstance(question, str):
+        raise CannotTranslate(f"question must be a string, got {type(question).__name__}")
+    if not question.strip():
+        raise CannotTranslate("question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise CannotTranslate(f"question is longer than {MAX_QUESTION_CHARS} characters ({len(question)})")
+    if index not in schema.INDEXES:
+        raise CannotTranslate(f"index must be one of {list(schema.INDEXES)}, got {index!r}")
+
+
+class Translator:
+    """Question -> validated search body, backed by the trained model (or the keyword baseline if none)."""
+
+    def __init__(self, model=None, path=None):
+        self.model, self.path = model, path
+        self.kind = "model" if model is not None else "keyword-baseline (no trained checkpoint found)"
+
+    @classmethod
+    def load(cls, path=None):
+        """Load the checkpoint at `path` (default data/nlq_model/); without one, the keyword baseline."""
+        path = Path(path) if path is not None else DEFAULT_PATH
+        if not (path / "manifest.json").exists():
+            if path != DEFAULT_PATH:
+                raise FileNotFoundError(f"no NLQ model checkpoint at {path} (expected manifest.json there; "
+                                        f"train one with scripts/train_nlq.py)")
+            return cls(None, path)
+        from .nlq_model import NLQModel       # imported lazily: the baseline path needs no model code
+        return cls(NLQModel.load(path), path)
+
+    def translate(self, question, index):
+        """A validated search body for `question` on `index`; CannotTranslate when out of scope."""
+        check_question(question, index)
+        if self.model is None:
+            body = baseline.translate(index, question)
+        else:
+            body = self.model.translate(question, index)    # raises CannotTranslate itself when it abstains
+        try:
+            return validate(index, body)
+        except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
+            raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
+
+
+_DEFAULT = None
+
+
+def translate(index, question):
+    """(index, question) -> body with the default translator: the signature `tinyllm nlq eval/translate` use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Translator.load()
+    return _DEFAULT.translate(question, index)
