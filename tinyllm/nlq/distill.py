@@ -11,6 +11,7 @@ import argparse
 import collections
 import itertools
 import json
+import os
 import pathlib
 import sys
 import time
@@ -185,7 +186,8 @@ def build_parser():
                                                         f"(e.g. {EXAMPLES_INDEX})")
     p.add_argument("--http-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
     p.add_argument("--model", default="default", help="model name sent to the HTTP teacher")
-    p.add_argument("--api-key", default=None, help="bearer token for the HTTP teacher (default: none)")
+    p.add_argument("--api-key", default=os.environ.get("TINYLLM_TEACHER_API_KEY"),
+                   help="bearer token for the HTTP teacher (default: $TINYLLM_TEACHER_API_KEY, else none)")
     p.add_argument("--questions", default=None, help="JSONL of {index, question[, intent]} for the HTTP teacher")
     p.add_argument("--timeout", type=float, default=60.0, help="HTTP teacher timeout per request, seconds")
     p.add_argument("--retries", type=int, default=2, help="HTTP teacher retries on timeouts and 429/5xx")

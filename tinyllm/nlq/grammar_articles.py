@@ -20,7 +20,7 @@ def author(rng, doc, values):
     return Clause("author", {"term": {"author": a}}, "filter",
                   [f"by {a}", f"first-authored by {a}", f"whose first author is {a}", f"with {a} as first author",
                    f"written by {a}", f"from {a}", f"where {a} is the main author"],
-                  terse=[f"author {a}", f"author:{a}", a])
+                  pre=[f"{a}'s"], terse=[f"author {a}", f"author:{a}", a])
 
 
 def coauthor(rng, doc, values):
@@ -51,11 +51,10 @@ def category(rng, doc, values):
 
 def category_name(rng, doc, values):
     n = rng.choice(doc["category_names"])
-    low = n.lower() if n.lower() != n else n
     return Clause("category_name", {"term": {"category_names": n}}, "filter",
                   [f"in {n}", f"in the {n} category", f"filed under {n}", f"from the {n} area",
                    f"categorised as {n}"],
-                  pre=[low, n], terse=[n, f"category: {n}"])
+                  pre=[n.lower(), n], terse=[n, f"category: {n}"])
 
 
 def either_category(rng, doc, values):
@@ -106,7 +105,8 @@ def abstract_word(rng, doc, values):
     w = rng.choice(ws)
     return Clause("abstract_word", {"match": {"abstract": w}}, "must",
                   [f"about {w}", f"mentioning {w}", f"that discuss {w}", f"whose abstract mentions {w}",
-                   f"with {w} in the abstract"], terse=[w, f"abstract:{w}"], text_field="abstract")
+                   f"with {w} in the abstract", f"that talk about {w}", f"dealing with {w}"],
+                  terse=[w, f"abstract:{w}"], text_field="abstract")
 
 
 def abstract_phrase(rng, doc, values):

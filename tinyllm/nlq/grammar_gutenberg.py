@@ -26,7 +26,7 @@ def author(rng, doc, values):
     a = doc["author"]
     return Clause("author", {"term": {"author": a}}, "filter",
                   [f"by {a}", f"from {a}", f"written by {a}", f"from {a}'s books", f"in the works of {a}"],
-                  pre=[f"{a}"], terse=[a, f"author:{a}", f"{a} books"])
+                  pre=[a, f"{a}'s"], terse=[a, f"author:{a}", f"{a} books"])
 
 
 def title(rng, doc, values):

@@ -100,10 +100,13 @@ def merge_extra(clauses):
 
 SEARCH_FORMS = ["{np}", "show me {np}", "find {np}", "list {np}", "list all {np}", "get {np}", "search for {np}",
                 "any {np}?", "which {np} are there?", "I'm looking for {np}", "give me {np}", "retrieve {np}",
-                "{np}, please", "what are the {np}?", "can you find {np}?", "display {np}"]
+                "{np}, please", "what are the {np}?", "can you find {np}?", "display {np}",
+                "what {np} do we have?", "are there {np}?", "fetch {np}", "pull up {np}", "I need {np}", "look up {np}",
+                "{np}?"]
 COUNT_FORMS = ["how many {np}?", "how many {np} are there?", "number of {np}", "count {np}", "count the {np}",
                "count of {np}", "total number of {np}", "how many {np} do we have?", "what is the number of {np}?",
-               "tell me how many {np} exist", "{np}: how many?", "give me the count of {np}"]
+               "tell me how many {np} exist", "{np}: how many?", "give me the count of {np}", "{np} count",
+               "how many {np} can you find?", "tally the {np}"]
 NEWEST_FORMS = ["the {k} newest {np}", "latest {k} {np}", "{k} most recent {np}", "show the {k} latest {np}",
                 "what are the {k} newest {np}?", "most recent {k} {np}", "top {k} newest {np}", "{k} latest {np}"]
 SINGLE_NEWEST_FORMS = ["the newest of the {np}", "the most recent of the {np}", "latest one among {np}",
@@ -118,19 +121,20 @@ PAGE_FORMS = ["page {p} of the newest {np}, {k} per page", "{np}, newest first, 
 GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
                "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
                "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",
-               "how are {np} distributed over {what}?"]
+               "how are {np} distributed over {what}?",
+               "which {one} has the most {np}?", "top {k} {what} by number of {np}"]
 HIST_FORMS = ["{np} per {unit}", "{adv} count of {np}", "how many {np} each {unit}?", "histogram of {np} by {unit}",
               "{np} over time, by {unit}", "number of {np} per {unit}", "{adv} numbers of {np}",
-              "break {np} down by {unit}"]
+              "break {np} down by {unit}", "{np} by {unit}", "trend of {np} per {unit}"]
 CARD_FORMS = ["how many distinct {what} among {np}?", "number of different {what} of {np}",
               "count the unique {what} of {np}", "how many different {what} appear in {np}?",
               "distinct {what} count for {np}", "how many unique {what} are behind {np}?"]
 MIN_FORMS = ["when was the earliest of the {np} published?", "earliest publication date among {np}",
              "first publication date of {np}", "oldest date for {np}", "what is the earliest date of {np}?",
-             "when did {np} start?"]
+             "when did {np} start?", "date of the earliest of the {np}"]
 MAX_FORMS = ["most recent publication date among {np}", "when was the latest of the {np} published?",
              "latest date of {np}", "newest date for {np}", "what is the last publication date of {np}?",
-             "when did the most recent of the {np} appear?"]
+             "when did the most recent of the {np} appear?", "date of the newest of the {np}"]
 HIGHLIGHT_FORMS = ["{np}, highlighting the matches", "show where {np} match, with highlights",
                    "{np} with the matching {field} highlighted", "highlight matches in {np}",
                    "find {np} and highlight the {field}"]
