@@ -232,3 +232,5 @@ def test_sample_cli_reports_bad_input_clearly(tmp_path, capsys):
     assert "'x'" in capsys.readouterr().err
     assert main(["--ckpt", ckpt, "--top_p=0"]) == 2
     assert "top_p" in capsys.readouterr().err
+    assert main(["--ckpt", ckpt, "--threads=0"]) == 2
+    assert "--threads" in capsys.readouterr().err

@@ -28,11 +28,27 @@ def build_parser():
     p.add_argument("--length_penalty", type=float, default=1.0, help="beam score = log p / length ** this")
     p.add_argument("--stop", action="append", default=[], help="stop at this string (repeatable)")
     p.add_argument("--no_cache", action="store_true", help="recompute the context every step (slower)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="Numba threads (default 1: one token at a time is too little work to split)")
     return p
 
 
 def main(argv=None):
+    """Parse argv, sample with --threads Numba threads (restored afterwards), print; returns the exit code."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from tinyllm import kernels
+    if kernels.backend != "numba" or args.threads < 1:
+        return _run(args)
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return _run(args)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _run(args):
     from tinyllm.sampling.beam import beam_search
     from tinyllm.sampling.generate import cut_at_stop, generate_texts
     from tinyllm.training.checkpoint import CheckpointError, load_checkpoint
@@ -40,6 +56,8 @@ def main(argv=None):
     try:
         if args.max_new_tokens < 0:
             raise ValueError(f"--max_new_tokens must be >= 0, got {args.max_new_tokens}")
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
         if args.beam > 1 and args.num_samples > 1:
             raise ValueError("--beam returns the single best continuation; drop --num_samples (or --beam)")
         prompt = args.prompt
