@@ -175,7 +175,10 @@ def test_matmul_fused_equals_composed(backend, batch, seed, mkn, weight_2d):
     with using(backend):
         M, K, N = mkn
         a, b = normal(seed, batch + (M, K)), normal(seed + 1, ((K, N) if weight_2d else batch + (K, N)))
-        composed = lambda s, t: (s.reshape(s.shape + (1,)) * t.reshape(t.shape[:-2] + (1, K, N))).sum(axis=-2)  # noqa: E731
+
+        def composed(s, t):  # (..., M, K, 1) * (..., 1, K, N) summed over K
+            return (s.reshape(s.shape + (1,)) * t.reshape(t.shape[:-2] + (1, K, N))).sum(axis=-2)
+
         assert_same_forward_and_backward(F.matmul, composed, a, b)
 
 
