@@ -180,3 +180,22 @@ def test_astype_roundtrip(shape, seed):
     t = Tensor(x.astype(np.float32), requires_grad=True)
     t.astype(np.float64).sum().backward()
     assert t.grad.dtype == np.float32
+
+
+def test_linear_layer_matmul_is_one_2d_product_each_way(monkeypatch):
+    """(B, T, C) @ (C, C'): the forward and each gradient are a single 2-D product (one BLAS call), not B of them."""
+    from tinyllm import kernels
+    calls = []
+    real = kernels.matmul
+
+    def counting(a, b):
+        calls.append((a.ndim, b.ndim))
+        return real(a, b)
+
+    monkeypatch.setattr(kernels, "matmul", counting)
+    x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+    w = Tensor(np.ones((4, 5)), requires_grad=True)
+    y = x @ w
+    assert calls == [(2, 2)]
+    y.sum().backward()
+    assert calls == [(2, 2)] * 3  # forward, dx, dw
