@@ -53,6 +53,8 @@ class LogSumExp(Function):
     An all -inf slice gives -inf (the log of an empty sum), never NaN, and its gradient is 0.
     """
 
+    allows_inf = True  # -inf out of all -inf (masked) input is intended, not an anomaly
+
     def forward(self, x, axis=-1, keepdims=False):
         m = np.max(x, axis=axis, keepdims=True)
         m = np.where(np.isneginf(m), np.zeros((), x.dtype), m)
