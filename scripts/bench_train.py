@@ -163,6 +163,7 @@ def profile(name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--large", action="store_true", help="also time the 6L/384d/T256/B16 config")
+    ap.add_argument("--configs", default=None, help="comma-separated configs to time (overrides --large)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--profile", action="store_true", help="profile tinyllm's baby step instead of timing")
     ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "THREADS"), help=argparse.SUPPRESS)
@@ -181,7 +182,8 @@ def main():
     if not have_torch:
         print("PyTorch is not importable: timing tinyllm alone (pip install torch==2.13.0 for the peer).")
     results = []
-    for name in ["baby"] + (["large"] if args.large else []):
+    names = args.configs.split(",") if args.configs else ["baby"] + (["large"] if args.large else [])
+    for name in names:
         for threads in [int(t) for t in args.threads.split(",")]:
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
                    "MKL_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}

@@ -98,6 +98,15 @@ def test_cli_rejects_unknown_key_with_suggestion(capsys):
     assert main(["--preset=huge"]) == 2 and "unknown preset" in capsys.readouterr().err
     assert main(["--model.block_size=32"]) == 2 and "--block_size" in capsys.readouterr().err
     assert main(["--lr=fast"]) == 2 and "--lr" in capsys.readouterr().err
+    assert main(["--model=gpt", "--preset=mamba_tiny"]) == 2 and "is for --model=mamba" in capsys.readouterr().err
+
+
+def test_cli_preset_picks_its_architecture():
+    from tinyllm.training.cli import build_config
+    assert build_config([])[0] == "gpt"
+    name, cfg, _ = build_config(["--preset=mamba_tiny", "--max_iters=3"])
+    assert name == "mamba" and cfg.max_iters == 3 and type(cfg.model).__name__ != "GPTConfig"
+    assert build_config(["--model=mamba"])[0] == "mamba"
 
 
 def test_cli_help_lists_every_field_with_preset_defaults(capsys):

@@ -25,7 +25,7 @@ DEFAULT_PRESET = "baby"
 def build_config(argv):
     """(model name, TrainConfig, show_help) from the command line: preset first, then --key=value overrides."""
     from tinyllm.models import MODELS
-    argv, preset, model_name, show_help = list(argv), DEFAULT_PRESET, "gpt", False
+    argv, preset, model_name, show_help = list(argv), None, None, False
     rest = []
     for token in argv:
         key, _, value = token.partition("=")
@@ -40,12 +40,20 @@ def build_config(argv):
                               f"size comes from the tokenizer")
         else:
             rest.append(token)
+    if preset is None:  # default: the baby preset of the chosen architecture ("baby" for gpt, "mamba_baby", ...)
+        preset = DEFAULT_PRESET if model_name in (None, "gpt") else f"{model_name}_{DEFAULT_PRESET}"
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    values = dict(PRESETS[preset])
+    preset_model = values.pop("model_name", "gpt")
+    if model_name is None:
+        model_name = preset_model
+    elif model_name != preset_model:
+        raise ConfigError(f"--preset={preset} is for --model={preset_model}, not --model={model_name}")
     if model_name not in MODELS:
         raise ConfigError(f"unknown model {model_name!r}; choose one of {sorted(MODELS)}")
     config_cls = MODELS[model_name][0]
-    cfg = merge_preset(TrainConfig(model=config_cls()), PRESETS[preset])
+    cfg = merge_preset(TrainConfig(model=config_cls()), values)
     cfg = parse_overrides(cfg, rest)
     return model_name, cfg, show_help
 

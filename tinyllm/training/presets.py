@@ -1,7 +1,8 @@
 """Named starting points for `tinyllm train --preset=NAME`; any field can still be overridden on the command line.
 
-A preset is a plain dict of RunConfig values (nested for the model: {"model": {"n_layer": 4}}), merged over the
+A preset is a plain dict of TrainConfig values (nested for the model: {"model": {"n_layer": 4}}), merged over the
 defaults with tinyllm.config.merge_preset, so a typo in a preset fails as loudly as one on the command line.
+The optional key "model_name" picks the architecture when --model is not given (default "gpt").
 """
 
 PRESETS = {
@@ -25,6 +26,7 @@ PRESETS = {
     # State-space models (issue 8) with the baby recipe: `tinyllm train --model=mamba --preset=mamba_baby`
     # (824,704 parameters) and `--model=s4d --preset=s4d_baby`; the *_tiny variants are seconds-long smoke tests.
     "mamba_baby": {
+        "model_name": "mamba",
         "model": {"n_layer": 7, "d_model": 128, "d_state": 16, "expand": 2, "d_conv": 4, "dtype": "float32"},
         "block_size": 64, "batch_size": 12, "max_iters": 2000,
         "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
@@ -32,11 +34,13 @@ PRESETS = {
         "out_dir": "out/mamba_baby",
     },
     "mamba_tiny": {
+        "model_name": "mamba",
         "model": {"n_layer": 1, "d_model": 32, "d_state": 8, "dtype": "float32"},
         "block_size": 32, "batch_size": 8, "max_iters": 60, "warmup_iters": 10, "lr_decay_iters": 60,
         "eval_interval": 30, "eval_iters": 5, "log_interval": 10, "sample_tokens": 100, "out_dir": "out/mamba_tiny",
     },
     "s4d_baby": {
+        "model_name": "s4d",
         "model": {"n_layer": 4, "d_model": 128, "d_state": 64, "dtype": "float32"},
         "block_size": 64, "batch_size": 12, "max_iters": 2000,
         "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
@@ -44,6 +48,7 @@ PRESETS = {
         "out_dir": "out/s4d_baby",
     },
     "s4d_tiny": {
+        "model_name": "s4d",
         "model": {"n_layer": 1, "d_model": 32, "d_state": 16, "dtype": "float32"},
         "block_size": 32, "batch_size": 8, "max_iters": 60, "warmup_iters": 10, "lr_decay_iters": 60,
         "eval_interval": 30, "eval_iters": 5, "log_interval": 10, "sample_tokens": 100, "out_dir": "out/s4d_tiny",
