@@ -199,3 +199,13 @@ def test_linear_layer_matmul_is_one_2d_product_each_way(monkeypatch):
     assert calls == [(2, 2)]
     y.sum().backward()
     assert calls == [(2, 2)] * 3  # forward, dx, dw
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3), (3, 0)), ((2, 2, 0), (0, 3)), ((0, 4), (4, 2)), ((1, 0, 4), (4, 0))])
+def test_matmul_with_zero_sized_dims(a_shape, b_shape):
+    """Regression: reshape(-1, 0) is ambiguous in NumPy, so (N, 0) views are built with explicit sizes."""
+    a, b = Tensor(np.ones(a_shape), requires_grad=True), Tensor(np.ones(b_shape), requires_grad=True)
+    y = a @ b
+    assert y.shape == np.matmul(np.ones(a_shape), np.ones(b_shape)).shape
+    y.sum().backward()
+    assert a.grad.shape == a_shape and b.grad.shape == b_shape and not a.grad.any() and not b.grad.any()
