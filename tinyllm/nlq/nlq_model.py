@@ -1,0 +1,58 @@
+"""The trained translator: a small GPT reads `<index> @0 w0 @1 w1 ... <sep>` and writes IR under a grammar mask.
+
+Why decoder-only: one stack, reused as is from tinyllm/models/gpt.py with its KV cache, and the question is short
+(<= 40 words), so reading it as a prompt costs little. Copying is done with the @i marker tokens (prepare_ir.py).
+Decoding is greedy and constrained (constrained.py), so every output compiles and passes the safety gate.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+import tinyllm.functional as F
+from tinyllm.models.gpt import GPT
+
+from . import schema
+from .compiler import compile_ir
+from .prepare_ir import Vocab
+
+VOCAB_FILE = "nlq_vocab.json"
+
+
+class MaskedGPT(GPT):
+    """GPT whose loss skips targets equal to -1 (the prompt and padding), so only the IR is learned."""
+
+    def loss(self, batch):
+        x, y = batch
+        return F.cross_entropy(self._logits2d(self._check_ids(x, "x")), np.asarray(y).reshape(-1), ignore_index=-1)
+
+
+class NLQModel:
+    """A loaded checkpoint (GPT weights + vocabulary) that turns (question, index) into a search body."""
+
+    def __init__(self, model, vocab):
+        self.model, self.vocab = model, vocab
+
+    @classmethod
+    def load(cls, path):
+        from tinyllm.training.checkpoint import load_checkpoint
+        path = Path(path)
+        ckpt = load_checkpoint(path)
+        with open(path / VOCAB_FILE, encoding="utf-8") as f:
+            vocab = Vocab.from_dict(json.load(f))
+        return cls(ckpt.model, vocab)
+
+    def translate_ir(self, question, index):
+        """(IR tokens, question) decoded greedily under the grammar mask."""
+        from .constrained import decode
+        return decode(self.model, self.vocab, question, index)
+
+    def translate(self, question, index):
+        from .translator import CannotTranslate
+        try:
+            tokens = self.translate_ir(question, index)
+        except ValueError as e:
+            raise CannotTranslate(str(e)) from None
+        if tokens == ["<q>", "match_all", "<end>"] and index in schema.INDEXES:
+            pass
+        return compile_ir(tokens, question, index)

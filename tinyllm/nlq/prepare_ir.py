@@ -1,0 +1,121 @@
+"""Distilled (question, DSL) pairs -> IR token sequences -> id arrays for training the translator.
+
+One sequence per example: `<index> @0 w0 @1 w1 ... <sep> IR... <end>`. Each question word w_i is preceded by its
+marker token @i, the same token the IR uses to copy word i: with tied embeddings, copying is "attend to the word,
+emit the marker before it", which a two-layer transformer learns quickly (a pointer network for free). Words are
+lower-cased; rare ones become a shape token (<Aa>, <a>, <9>, <?>) so unseen names still look like names.
+"""
+import collections
+import gzip
+import json
+
+import numpy as np
+
+from . import schema
+from .ir import END, Unsupported, parse_dsl, words
+
+MAX_WORDS = 40            # longer questions are refused (CannotTranslate) rather than truncated
+SPECIALS = ("<pad>", "<sep>", "<articles>", "<gutenberg>", "<unk>")
+SHAPES = ("w:<Aa>", "w:<a>", "w:<9>", "w:<?>")
+
+
+def word_token(w, known):
+    """The input token of question word `w`: w:lowercased if known, else its shape class."""
+    low = "w:" + w.lower()
+    if low in known:
+        return low
+    if w.isdigit():
+        return "w:<9>"
+    if w[:1].isupper():
+        return "w:<Aa>"
+    return "w:<a>" if w[:1].isalpha() else "w:<?>"
+
+
+class Vocab:
+    """Token <-> id for prompts and IR; saved as JSON next to the checkpoint (nlq_vocab.json)."""
+
+    def __init__(self, tokens):
+        self.itos = list(tokens)
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("vocabulary tokens must be unique")
+
+    def __len__(self):
+        return len(self.itos)
+
+    def ids(self, tokens):
+        return [self.stoi.get(t, self.stoi["<unk>"]) for t in tokens]
+
+    def prompt(self, question, index):
+        """Prompt ids for (question, index); ValueError if the question has more than MAX_WORDS words."""
+        ws = words(question)
+        if len(ws) > MAX_WORDS:
+            raise ValueError(f"question has {len(ws)} words; at most {MAX_WORDS} are supported")
+        toks = [f"<{index}>"]
+        for i, (w, _, _) in enumerate(ws):
+            toks += [f"@{i}", word_token(w, self.stoi)]
+        return self.ids(toks + ["<sep>"])
+
+    def to_dict(self):
+        return {"tokens": self.itos}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["tokens"])
+
+
+def load_examples(path=None):
+    """The distilled pairs (dicts with index, question, query) from data/nlq_examples.jsonl.gz."""
+    path = path or schema.DATA_DIR / "nlq_examples.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def build(examples, min_word=3, min_literal=2):
+    """(Vocab, [(prompt_ids, ir_ids)], skipped counts by reason) from distilled examples."""
+    parsed, skipped = [], collections.Counter()
+    word_counts, lit_counts, struct = collections.Counter(), collections.Counter(), set()
+    for ex in examples:
+        try:
+            ir = parse_dsl(ex["query"], ex["question"])
+        except Unsupported as e:
+            skipped[str(e).split(" ")[0] + " " + str(e).split(" ")[1] if " " in str(e) else str(e)] += 1
+            continue
+        if len(words(ex["question"])) > MAX_WORDS:
+            skipped["too many words"] += 1
+            continue
+        parsed.append((ex, ir))
+        word_counts.update("w:" + w.lower() for w, _, _ in words(ex["question"]))
+        for t in ir:
+            if t.startswith("="):
+                lit_counts[t] += 1
+            elif not t.startswith("@"):
+                struct.add(t)
+    literals = sorted(t for t, n in lit_counts.items() if n >= min_literal)
+    fields = sorted({f"f:{f}" for i in schema.INDEXES for f in schema.field_types(i)})
+    tokens = list(SPECIALS) + [f"@{i}" for i in range(MAX_WORDS)] + sorted(struct | set(fields)) + literals
+    tokens += list(SHAPES) + sorted(w for w, n in word_counts.items() if n >= min_word and w not in SHAPES)
+    vocab = Vocab(dict.fromkeys(tokens))
+    pairs, lit_set = [], set(literals)
+    for ex, ir in parsed:
+        if any(t.startswith("=") and t not in lit_set for t in ir):
+            skipped["rare literal"] += 1
+            continue
+        pairs.append((vocab.prompt(ex["question"], ex["index"]), vocab.ids(ir)))
+    return vocab, pairs, skipped
+
+
+def to_batch(pairs, pad_id):
+    """(x, y) int arrays (B, T) padded to the longest pair; y is -1 on prompt and padding (no loss there)."""
+    T = max(len(p) + len(r) for p, r in pairs) - 1
+    x = np.full((len(pairs), T), pad_id, dtype=np.int64)
+    y = np.full((len(pairs), T), -1, dtype=np.int64)
+    for b, (p, r) in enumerate(pairs):
+        seq = p + r
+        x[b, :len(seq) - 1] = seq[:-1]
+        y[b, len(p) - 1:len(seq) - 1] = r       # predict every IR token (and <end>) from what precedes it
+    return x, y
+
+
+def ir_end_id(vocab):
+    return vocab.stoi[END]
