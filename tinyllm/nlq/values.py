@@ -70,7 +70,8 @@ def names(text):
 
 def _sample_articles(backend, rng, total):
     docs = []
-    offsets = sorted(rng.sample(range(0, max(1, min(total, 10000) - 100)), ARTICLE_PAGES))
+    starts = range(0, max(1, min(total, 10000) - 100))   # from + size stays within max_result_window
+    offsets = sorted(rng.sample(starts, min(ARTICLE_PAGES, len(starts))))
     for off in offsets:
         body = {"from": off, "size": 100, "sort": [{"arxiv_id": {"order": "asc"}}]}
         docs += [h["_source"] for h in backend.search("articles", body)["hits"]["hits"]]
