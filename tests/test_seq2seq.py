@@ -61,17 +61,19 @@ def test_cross_attention_gradients():
 
 
 def test_a_tiny_model_learns_to_reverse():
-    cfg = Seq2SeqConfig(n_layer=1, n_head=2, n_embd=48, block_size=5, vocab_size=7, dtype="float32")
+    """150 steps of a 1+1-layer, 32-wide model: from chance to most held-out strings exactly reversed (measured
+    0.665-0.705 over three seeds; scripts/seq2seq_demo.py trains the full version to 100%)."""
+    cfg = Seq2SeqConfig(n_layer=1, n_head=2, n_embd=32, block_size=5, vocab_size=7, pos="rope", dtype="float32")
     model = EncoderDecoder(cfg, seed=0)
     opt = AdamW(model.parameters(), lr=5e-3)
     rng = np.random.default_rng(0)
     src, tgt = reverse_batch(np.random.default_rng(123), 200, 4, 1, 3)
     before = exact_match(model, src, tgt)
-    for _ in range(200):
+    for _ in range(150):
         opt.zero_grad()
         model.loss(reverse_batch(rng, 32, 4, 1, 3)).backward()
         opt.step()
-    assert before < 0.2 and exact_match(model, src, tgt) >= 0.9      # measured: 0.985 on held-out strings
+    assert before < 0.2 and exact_match(model, src, tgt) >= 0.5
 
 
 def test_bad_input_is_named():
