@@ -3,7 +3,7 @@
 Without any position code, permuting the input tokens permutes the outputs the same way (self-attention is
 permutation-equivariant; tested). The codes differ in *where* they inject position:
 
-    none        nothing: a bag of tokens (a causal mask still leaks order; see the tests)
+    none        nothing: a bag of tokens (a causal mask alone still leaks some order: token t sees t others)
     learned     x_t = wte[id_t] + wpe[t]                   a trained table, one row per position (GPT-2)
     sinusoidal  x_t = wte[id_t] + PE[t],  PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...)  (Vaswani 2017)
     rope        q_t, k_t rotated by angle t * theta_i in each 2-D pair of channels, so that

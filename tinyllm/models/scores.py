@@ -13,7 +13,7 @@ adds any position bias, applies softmax over j and averages the values. Heads ha
 Why 1/sqrt(D): if q and k have independent unit-variance entries, q . k is a sum of D products of variance 1,
 so its variance is D; the softmax of scores with standard deviation sqrt(D) saturates (one key gets nearly all
 the weight, and gradients vanish). Dividing by sqrt(D) restores unit variance. `scripts/attention_zoo.py
---demo=variance` and tests/test_attention_zoo_scores.py show it numerically.
+--demo=variance` and tests/test_attention_zoo_parts.py show it numerically.
 """
 import numpy as np
 
