@@ -80,6 +80,16 @@ def test_cross_entropy_is_stable_for_logits_of_magnitude_1e4(backend, N, V, seed
         kernels.use(previous)
 
 
+def test_untaken_where_branches_give_zero_gradient_not_nan():
+    """At x = 0 the sqrt/log/division branches have infinite derivatives, but where() did not take them."""
+    x = Tensor(np.array([0.0, 0.0, 4.0, -1.0]), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the forward of the untaken branch may warn
+        y = (F.where(x.data > 0, x.sqrt(), 0.0) + F.where(x.data > 0, x.log(), 0.0)
+             + F.where(x.data > 0, 1.0 / x, 0.0) + F.where(x.data > 0, x ** 1.5, 0.0))
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [0.0, 0.0, 0.25 + 0.25 - 1 / 16 + 1.5 * 2.0, 0.0])
+
+
 def test_cross_entropy_ignore_index_and_all_ignored():
     x = Tensor(np.random.default_rng(0).normal(size=(4, 3)), requires_grad=True)
     t = np.array([0, -100, 2, -100])

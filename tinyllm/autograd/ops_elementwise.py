@@ -9,6 +9,17 @@ import numpy as np
 from tinyllm.autograd.function import Function, unbroadcast
 
 
+def _zero_where_no_grad(grad, dx):
+    """dx, with exact zeros wherever grad is 0: 0 * inf = NaN must not leak out of an untaken branch.
+
+    In `where(x > 0, sqrt(x), 0)` the sqrt branch gets gradient 0 at x = 0, where d sqrt/dx = inf; without this
+    the chain rule would return NaN (HIPS autograd #183). Only arrays holding a NaN/Inf pay for the fix.
+    """
+    if np.isfinite(dx).all():
+        return dx
+    return np.where(grad == 0, np.zeros((), dx.dtype), dx)
+
+
 class Add(Function):
     """y = a + b."""
 
@@ -59,8 +70,9 @@ class Div(Function):
     def backward(self, grad):
         a, b, y = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        da = unbroadcast(grad / b, a.shape) if need_a else None
-        db = unbroadcast(-grad * y / b, b.shape) if need_b else None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            da = unbroadcast(_zero_where_no_grad(grad, grad / b), a.shape) if need_a else None
+            db = unbroadcast(_zero_where_no_grad(grad, -grad * y / b), b.shape) if need_b else None
         return da, db
 
 
@@ -85,11 +97,12 @@ class Pow(Function):
     def backward(self, grad):
         x, p, y = self.saved_tensors
         need_x, need_p = self.needs_input_grad
-        dx = unbroadcast(grad * p * x ** (p - 1), x.shape) if need_x else None
-        dp = None
-        if need_p:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dp = unbroadcast(grad * y * np.log(x), p.shape)
+        dx = dp = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if need_x:
+                dx = unbroadcast(_zero_where_no_grad(grad, grad * p * x ** (p - 1)), x.shape)
+            if need_p:
+                dp = unbroadcast(_zero_where_no_grad(grad, grad * y * np.log(x)), p.shape)
         return dx, dp
 
 
@@ -115,7 +128,8 @@ class Log(Function):
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return (grad / x,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (_zero_where_no_grad(grad, grad / x),)
 
 
 class Tanh(Function):
