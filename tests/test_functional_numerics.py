@@ -86,8 +86,12 @@ def test_untaken_where_branches_give_zero_gradient_not_nan():
     with np.errstate(divide="ignore", invalid="ignore"):  # the forward of the untaken branch may warn
         y = (F.where(x.data > 0, x.sqrt(), 0.0) + F.where(x.data > 0, x.log(), 0.0)
              + F.where(x.data > 0, 1.0 / x, 0.0) + F.where(x.data > 0, x ** 1.5, 0.0))
-    y.sum().backward()
+        y.sum().backward()
     np.testing.assert_allclose(x.grad, [0.0, 0.0, 0.25 + 0.25 - 1 / 16 + 1.5 * 2.0, 0.0])
+    big = Tensor(np.array([1.0, 1e4]), requires_grad=True)
+    with np.errstate(over="ignore"):
+        F.where(big.data < 10, (big * 1.0).exp(), 0.0).sum().backward()  # exp(1e4) = inf, not taken
+    np.testing.assert_allclose(big.grad, [np.e, 0.0])
 
 
 def test_cross_entropy_ignore_index_and_all_ignored():

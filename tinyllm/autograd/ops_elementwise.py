@@ -116,7 +116,8 @@ class Exp(Function):
 
     def backward(self, grad):
         (y,) = self.saved_tensors
-        return (grad * y,)
+        with np.errstate(invalid="ignore"):
+            return (_zero_where_no_grad(grad, grad * y),)  # y may be inf (overflow) in an untaken branch
 
 
 class Log(Function):
