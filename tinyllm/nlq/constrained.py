@@ -22,6 +22,10 @@ AGG_KINDS = {"agg:terms": ("keyword", "numeric"), "agg:date_histogram": ("date",
              "agg:cardinality": EXACT, "agg:min": ("numeric", "date"), "agg:max": ("numeric", "date"),
              "agg:avg": ("numeric",), "agg:sum": ("numeric",), "agg:stats": ("numeric",)}
 PSEUDO = ("<next>", "<more>")
+STRUCT_TOKENS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>", *OP_KINDS, "multi_match", "match_all", "gte",
+                 "gt", "lte", "lt", "and", "fuzzy", "msm", "sort", "asc", "desc", "size", "from", "tth", *AGG_KINDS,
+                 "asize", "top_hits", "tsrc", "ival:year", "ival:month", "ival:week", "ival:day", "ival:quarter", "mdc",
+                 "hival", "src", "hl", SEP, END)     # every real token the grammar can ask for, besides f:, @ and =
 
 
 class Context:
