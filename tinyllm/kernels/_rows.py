@@ -24,9 +24,11 @@ except ImportError:  # without Numba the kernels are plain Python (and unused: t
 # "afn" (approximate libm calls).
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
-# Below this many elements a kernel runs on one thread: a parallel region costs microseconds to start, and far
-# more when the host deschedules a vCPU (see /work/shared/PERF.md), so only big work is split across threads.
-PARALLEL_MIN_ELEMENTS = 1 << 17
+# Below this many elements (or multiply-adds, for attention) a kernel runs on one thread. A parallel region costs
+# microseconds to start, and milliseconds when the host deschedules one of the vCPUs: on a shared 2-core machine a
+# 2-thread softmax of 48x64x64 took 40 ms instead of 0.2 ms (scripts/bench_kernels.py, README). So only work big
+# enough to amortise that risk is split: the 10M-parameter GPT's (4096, 384) activations are, the baby GPT's are not.
+PARALLEL_MIN_ELEMENTS = 1 << 20
 
 FLOATS = (np.float32, np.float64)
 

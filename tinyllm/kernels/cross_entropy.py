@@ -106,6 +106,7 @@ def _forward_rows(x, t, ignore_index, eps, losses, lse, lo, hi):
 @njit(cache=True, fastmath=FASTMATH)
 def _backward_rows(x, t, lse, scale, ignore_index, eps, dx, lo, hi):
     N, V = x.shape
+    eps_v = eps / V  # hoisted: a division in the inner loop carries a zero check that blocks vectorisation
     for i in range(lo, hi):
         if t[i] == ignore_index:
             dx[i, :] = 0
@@ -113,7 +114,7 @@ def _backward_rows(x, t, lse, scale, ignore_index, eps, dx, lo, hi):
         if t[i] < 0 or t[i] >= V:
             return i
         for j in range(V):
-            p = exp_nonpos(np.float64(x[i, j]) - lse[i]) - eps / V  # softmax - the smoothed target ...
+            p = exp_nonpos(np.float64(x[i, j]) - lse[i]) - eps_v  # softmax - the smoothed target ...
             if j == t[i]:
                 p -= 1.0 - eps  # ... whose one-hot part sits at the target
             dx[i, j] = p * scale
