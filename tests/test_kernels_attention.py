@@ -133,8 +133,8 @@ def test_parallel_paths_agree_with_the_twins(monkeypatch):
     old = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
-        S, C = importlib.import_module("tinyllm.kernels.softmax"), importlib.import_module("tinyllm.kernels.cross_entropy")
-        L, G = importlib.import_module("tinyllm.kernels.layernorm"), importlib.import_module("tinyllm.kernels.gelu")
+        S, C, L, G = (importlib.import_module(f"tinyllm.kernels.{n}")
+                      for n in ("softmax", "cross_entropy", "layernorm", "gelu"))
         x, dy = make(0, (7, 5, 6), np.float32), make(1, (7, 5, 6), np.float32)
         for name in ("softmax", "log_softmax"):
             y = getattr(S, f"{name}_forward_numpy")(x)
@@ -143,12 +143,14 @@ def test_parallel_paths_agree_with_the_twins(monkeypatch):
         t = np.arange(7) % 6
         lo, lse = C.cross_entropy_forward_numpy(x[:, 0], t)
         close(C.cross_entropy_forward_numba(x[:, 0], t)[0], lo, 10.0)
-        close(C.cross_entropy_backward_numba(x[:, 0], t, lse, 0.5), C.cross_entropy_backward_numpy(x[:, 0], t, lse, 0.5))
+        want = C.cross_entropy_backward_numpy(x[:, 0], t, lse, 0.5)
+        close(C.cross_entropy_backward_numba(x[:, 0], t, lse, 0.5), want)
         w = make(2, (6,), np.float32)
         for got, want in zip(L.layernorm_forward_numba(x, w, w), L.layernorm_forward_numpy(x, w, w)):
             close(got, want, 3.0)
         y, mean, rstd = L.layernorm_forward_numpy(x, w, w)
-        for got, want in zip(L.layernorm_backward_numba(dy, x, w, mean, rstd), L.layernorm_backward_numpy(dy, x, w, mean, rstd)):
+        grads = L.layernorm_backward_numpy(dy, x, w, mean, rstd)
+        for got, want in zip(L.layernorm_backward_numba(dy, x, w, mean, rstd), grads):
             close(got, want, 30.0)
         close(G.gelu_forward_numba(x), G.gelu_forward_numpy(x), 3.0)
         close(G.gelu_backward_numba(x, dy), G.gelu_backward_numpy(x, dy), 3.0)
