@@ -6,7 +6,7 @@
     tinyllm nlq validate body.json --index=articles  run the safety gate on one body (- reads stdin)
 
 Every command takes --es-url (default: env TINYLLM_ES_URL; without one, an embedded osmem-server is started, and
-since it keeps nothing on disk, `eval` loads the data first). `distill` runs tinyllm.nlq.distill; `ask` is part 2.
+since it keeps nothing on disk, `eval` loads the data first). `distill` runs tinyllm.nlq.distill; `ask`, nlq/ask.py.
 """
 import argparse
 import json
@@ -189,7 +189,8 @@ def build_parser():
     p.add_argument("file", help="a JSON file with the body, or - for stdin")
     p.add_argument("--index", default=None, choices=schema.INDEXES)
     sub.add_parser("distill", help="teacher distillation (tinyllm.nlq.distill; see its --help)", add_help=False)
-    sub.add_parser("ask", help="answer a question with the trained model (part 2; not yet available)")
+    sub.add_parser("ask", help="translate one question, run it, print the query and results (see its --help)",
+                   add_help=False)
     return parser
 
 
@@ -197,14 +198,13 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["distill"]:
         return cmd_distill(argv[1:])
+    if argv[:1] == ["ask"]:                        # part 2: its own module and options (tinyllm/nlq/ask.py)
+        from .ask import main as ask_main
+        return int(ask_main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    if args.command == "ask":
-        print("tinyllm nlq ask: not yet available: it needs the trained translator from NLQ part 2. "
-              "Use `tinyllm nlq translate` (keyword baseline) meanwhile.", file=sys.stderr)
         return 2
     handler = {"load": cmd_load, "eval": cmd_eval, "translate": cmd_translate, "validate": cmd_validate}
     try:
