@@ -28,7 +28,12 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", default="data/nlq_model")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run-dir", default="", help="also save latest/ and best/ checkpoints here during training")
+    ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
+    ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
     args = ap.parse_args(argv)
+    if args.eval_only:
+        return evaluate_checkpoint(args)
     t0 = time.perf_counter()
     vocab, pairs, skipped = build(load_examples())
     print(f"{len(pairs)} training sequences, vocabulary {len(vocab)}, skipped {dict(skipped)}", flush=True)
@@ -49,7 +54,7 @@ def main(argv=None):
     val_batches = [to_batch(val[i:i + 64], pad) for i in range(0, len(val), 64)]
     tc = TrainConfig(batch_size=args.batch, block_size=block, max_iters=args.iters, lr=args.lr, min_lr=args.lr / 10,
                      warmup_iters=min(100, args.iters // 2), lr_decay_iters=args.iters, eval_interval=max(args.iters // 6, 1),
-                     eval_iters=len(val_batches), log_interval=50, seed=args.seed, out_dir="", sample_tokens=0,
+                     eval_iters=len(val_batches), log_interval=50, seed=args.seed, out_dir=args.run_dir, sample_tokens=0,
                      weight_decay=0.01, model=cfg)
     trainer = Trainer(model, tc, get_batch, val_batches, model_name="gpt", model_config=cfg)
     trainer.run()
@@ -62,6 +67,46 @@ def main(argv=None):
         json.dump(vocab.to_dict(), f)
     os.replace(tmp, os.path.join(args.out, VOCAB_FILE))
     print(f"saved {args.out} after {time.perf_counter() - t0:.0f} s", flush=True)
+    return evaluate_checkpoint(args)
+
+
+def evaluate_checkpoint(args):
+    """Held-out IR exact match, one-thread latency, and execution accuracy on the hand-written test set."""
+    from tinyllm.nlq.evaluate import evaluate, load_cases
+    from tinyllm.nlq.ir import parse_dsl
+    from tinyllm.nlq.translator import Translator
+    translator = Translator.load(args.out)
+    rng = np.random.default_rng(args.seed)
+    examples = load_examples()
+    held = [examples[i] for i in rng.permutation(len(examples))[:200]]
+    hits, n = 0, 0
+    for ex in held:
+        try:
+            gold = parse_dsl(ex["query"], ex["question"])
+        except ValueError:
+            continue
+        try:
+            hits += translator.model.translate_ir(ex["question"], ex["index"]) == gold
+        except ValueError:
+            pass
+        n += 1
+    print(f"IR exact match on {n} distilled examples (mostly seen in training): {hits / max(n, 1):.1%}", flush=True)
+    cases = load_cases("data/nlq_testset.jsonl")
+    times = []
+    for c in cases:
+        t = time.perf_counter()
+        try:
+            translator.translate(c.question, c.index)
+        except ValueError:
+            pass
+        times.append((time.perf_counter() - t) * 1e3)
+    print(f"latency per translation over {len(cases)} test questions: p50 {np.percentile(times, 50):.1f} ms, "
+          f"p95 {np.percentile(times, 95):.1f} ms", flush=True)
+    if args.no_exec:
+        return 0
+    from tinyllm.nlq.testing import shared_backend
+    report = evaluate(shared_backend(), cases, lambda index, q: translator.translate(q, index))
+    print(report.format(), flush=True)
     return 0
 
 

@@ -19,7 +19,8 @@ from importlib import import_module
 from . import schema
 from .validate import QueryRejected, validate
 
-TRANSLATORS = {"baseline": "tinyllm.nlq.baseline:translate"}   # name -> "module:function"
+TRANSLATORS = {"baseline": "tinyllm.nlq.baseline:translate",      # name -> "module:function"
+               "model": "tinyllm.nlq.translator:translate"}       # the trained translator (data/nlq_model/)
 
 
 def write_atomic(path, text):

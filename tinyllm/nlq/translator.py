@@ -2,9 +2,10 @@
 
 Every body it returns has passed the safety gate (`validate`). Questions it cannot answer raise CannotTranslate
 with a reason, so callers (CLI, HTTP service) can answer "cannot translate" instead of running a wrong query.
-Until a trained checkpoint exists at `path` (default `data/nlq_model/`), it falls back to the keyword baseline and
+Until a trained checkpoint exists at `path` (default `data/nlq_model/`, or env TINYLLM_NLQ_MODEL), it falls back to the keyword baseline and
 says so in `Translator.kind`.
 """
+import os
 from pathlib import Path
 
 from . import baseline, schema
@@ -44,7 +45,7 @@ class Translator:
     @classmethod
     def load(cls, path=None):
         """Load the checkpoint at `path` (default data/nlq_model/); without one, the keyword baseline."""
-        path = Path(path) if path is not None else DEFAULT_PATH
+        path = Path(path) if path is not None else Path(os.environ.get("TINYLLM_NLQ_MODEL", DEFAULT_PATH))
         if not (path / "manifest.json").exists():
             if path != DEFAULT_PATH:
                 raise FileNotFoundError(f"no NLQ model checkpoint at {path} (expected manifest.json there; "
