@@ -9,11 +9,12 @@ import difflib
 from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.models.zoo import ZooConfig, ZooGPT
 from tinyllm.models.encoder import BertConfig, MaskedLM
+from tinyllm.models.diffusion_text import DiffusionConfig, MaskedDiffusionLM
 from tinyllm.models.mamba import Mamba, MambaConfig
 from tinyllm.models.s4d import S4D, S4DConfig
 
 MODELS = {"gpt": (GPTConfig, GPT), "gpt_zoo": (ZooConfig, ZooGPT),
-          "bert": (BertConfig, MaskedLM),
+          "bert": (BertConfig, MaskedLM), "diffusion": (DiffusionConfig, MaskedDiffusionLM),
           "mamba": (MambaConfig, Mamba), "s4d": (S4DConfig, S4D)}
 
 
