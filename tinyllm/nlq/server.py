@@ -3,8 +3,9 @@
 FastAPI gives the OpenAPI schema (/openapi.json) and docs (/docs) for free; uvicorn serves it. Every answer that
 is not a success carries one JSON body shape, `{"error": {"code", "message"}}`, with these statuses:
 400 bad input (malformed JSON, not UTF-8, empty or over 1,000 characters, unknown index or key), 404/405 unknown
-route or method, 413 body over 64 KiB, 422 the question cannot be translated, 502 the engine refused the query,
-503 the engine is down. Only searches that passed the safety gate reach the engine, and only on allowed indexes.
+route or method, 413 body over 64 KiB, 422 the question cannot be translated (or, which the translator's contract
+rules out, its query failed the safety gate), 502 the engine refused the query, 503 the engine is down.
+Only searches that passed the safety gate reach the engine, and only on the allowed indexes.
 """
 import argparse
 import json
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import schema, static_page
 from .ask import connect_backend, run_query
 from .translator import MAX_QUESTION_CHARS, CannotTranslate, Translator
+from .validate import QueryRejected
 
 MAX_BODY_BYTES = 64 * 1024        # a 1,000-character question in JSON is at most ~6 KiB even fully escaped
 
@@ -87,6 +89,8 @@ class Engine:
         backend = self.get()
         try:
             return run_query(backend, index, body)
+        except QueryRejected as e:                 # a translator broke its contract; the engine never sees it
+            raise ApiFailure(422, "unsafe_query", f"the translated query failed the safety gate: {e}") from None
         except TransportError as e:                # connection refused / timed out: reconnect next time
             self.reset(backend)
             raise ApiFailure(503, "engine_unavailable", f"the search engine is unavailable: {e}") from None
