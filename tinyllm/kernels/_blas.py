@@ -10,7 +10,16 @@ import numpy as np
 
 from ._rows import FASTMATH, njit
 
-HAVE_SCIPY = importlib.util.find_spec("scipy") is not None
+
+
+def _have_scipy():
+    try:
+        return importlib.util.find_spec("scipy") is not None
+    except (ImportError, ValueError):  # e.g. sys.modules["scipy"] = None, as a test does to hide it
+        return False
+
+
+HAVE_SCIPY = _have_scipy()
 
 
 @njit(cache=True, fastmath=FASTMATH)
