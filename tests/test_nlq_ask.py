@@ -64,6 +64,8 @@ def test_translate_only_needs_no_engine(capsys, monkeypatch):
     assert main(["--translate-only", "--json", "--index", "gutenberg", "Dracula"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["index"] == "gutenberg" and "query" in out["query"]
+    assert main(["--translate-only", "--index", "gutenberg", "Dracula"]) == 0
+    assert json.loads(capsys.readouterr().out) == out["query"]          # text mode: the pretty query alone
 
 
 @pytest.mark.parametrize("question, index", [

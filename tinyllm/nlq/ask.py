@@ -127,11 +127,11 @@ def main(argv=None):
         body = translator.translate(question, index)
     except CannotTranslate as e:
         return _fail(f"cannot translate: {e.reason}", EXIT_CANNOT_TRANSLATE)
-    if args.translate_only:
-        print(json.dumps({"index": index, "query": body}, ensure_ascii=False) if args.json
-              else json.dumps(body, indent=2, ensure_ascii=False))
-        return 0
-    return _run_and_print(args, index, body)
+    if args.json and args.translate_only:
+        print(json.dumps({"index": index, "query": body}, ensure_ascii=False))
+    elif not args.json:                      # the query first: it is worth reading while the engine loads
+        print(json.dumps(body, indent=2, ensure_ascii=False), flush=True)
+    return 0 if args.translate_only else _run_and_print(args, index, body)
 
 
 def _run_and_print(args, index, body):
@@ -157,7 +157,6 @@ def _run_and_print(args, index, body):
     if args.json:
         print(json.dumps({"index": index, "query": body, "result": result}, ensure_ascii=False))
     else:
-        print(json.dumps(body, indent=2, ensure_ascii=False))
         print()
         print(format_result(index, result))
     return 0
