@@ -22,6 +22,7 @@ KERNELS = {
     "layernorm_forward": "layernorm", "layernorm_backward": "layernorm",
     "gelu_forward": "gelu", "gelu_backward": "gelu",
     "attention_forward": "attention", "attention_backward": "attention",
+    "flash_attention_forward": "flash_attention", "flash_attention_backward": "flash_attention",
     "selective_scan_forward": "scan", "selective_scan_backward": "scan",
 }
 
