@@ -5,6 +5,7 @@ can refuse, answer exactly, or break its contract. The 503 path runs the real `t
 subprocess pointed at a port where nothing listens.
 """
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,8 +18,9 @@ import uvicorn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinyllm.nlq import schema
+from tinyllm.nlq import schema, static_page
 from tinyllm.nlq.server import MAX_BODY_BYTES, Engine, create_app, main
+from tinyllm.nlq.summary import KEY_FIELDS
 from tinyllm.nlq.testing import shared_backend
 from tinyllm.nlq.translator import CannotTranslate, Translator
 from tinyllm.nlq.validate import validate
@@ -183,6 +185,16 @@ def test_html_page_is_self_contained(real):
     assert "<form" in page and '"/nlq"' in page and "fetch(" in page
     assert all(f'<option value="{i}">' in page for i in schema.INDEXES)
     assert "<script src" not in page and "<link" not in page and "@import" not in page   # nothing from elsewhere
+    assert "__" not in page and '"articles": ["arxiv_id"' in page    # placeholders filled
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_page_script_parses(tmp_path):
+    page = static_page.render(schema.INDEXES, KEY_FIELDS)
+    script = tmp_path / "page.js"
+    script.write_text(page[page.index("<script>") + len("<script>"):page.index("</script>")])
+    check = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, timeout=WAIT_S)
+    assert check.returncode == 0, check.stderr
 
 
 def test_openapi_schema_documents_the_endpoint(real):

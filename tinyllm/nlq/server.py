@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import schema, static_page
 from .ask import connect_backend, run_query
+from .summary import KEY_FIELDS
 from .translator import MAX_QUESTION_CHARS, CannotTranslate, Translator
 from .validate import QueryRejected
 
@@ -163,7 +164,7 @@ def create_app(engine, translator):
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
-        return static_page.render(schema.INDEXES)
+        return static_page.render(schema.INDEXES, KEY_FIELDS)
 
     @app.get("/health", summary="Is the search engine reachable?", responses={503: {"model": ErrorBody}})
     async def health():

@@ -4,6 +4,7 @@ Self-contained on purpose (inline CSS and JS, no CDN): the service runs on machi
 that loads nothing from elsewhere cannot leak questions to a third party. It only calls POST /{index}/nlq.
 """
 import html
+import json
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -40,6 +41,7 @@ API docs: <a href="docs">/docs</a>.</p>
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
+const KEY_FIELDS = __KEY_FIELDS__;      // per index, the columns worth a glance (the JSON answer has everything)
 
 function cell(value) {                 // one value as short text: lists joined, long text cut
   let text = Array.isArray(value) ? value.join(", ") : String(value);
@@ -93,6 +95,8 @@ $("ask").addEventListener("submit", async (event) => {
   if (!reply.ok) {
     $("status").textContent = reply.status + " " + data.error.code + ": " + data.error.message;
     $("status").className = "error";
+    $("query").textContent = "(none)";
+    $("results").replaceChildren();
     return;
   }
   const total = data.result.total;
@@ -105,8 +109,8 @@ $("ask").addEventListener("submit", async (event) => {
   box.className = "";
   const hits = data.result.hits.map((h) => Object.assign({_id: h._id}, h._source));
   if (hits.length) {
-    const columns = ["_id"].concat(Object.keys(hits[0]).filter((c) => c !== "_id"));
-    box.appendChild(table(hits, columns));
+    const present = (KEY_FIELDS[index] || []).filter((c) => hits.some((h) => c in h));
+    box.appendChild(table(hits, present.length ? present : Object.keys(hits[0])));
   }
   if (data.result.aggregations) showAggs(box, data.result.aggregations, 0);
   if (!hits.length && !data.result.aggregations) box.textContent = "(no hits)";
@@ -117,8 +121,9 @@ $("ask").addEventListener("submit", async (event) => {
 """
 
 
-def render(indexes):
-    """The page with one <option> per allowed index (names escaped, though they come from our own schema)."""
+def render(indexes, key_fields):
+    """The page with one <option> per allowed index and `key_fields` ({index: [field, ...]}) as hit columns."""
     options = "".join(f'<option value="{html.escape(i)}">{html.escape(i)}</option>' for i in indexes)
-    return _PAGE.replace("__OPTIONS__", options)
+    columns = json.dumps({i: list(key_fields.get(i, ())) for i in indexes}).replace("<", "\\u003c")
+    return _PAGE.replace("__OPTIONS__", options).replace("__KEY_FIELDS__", columns)
 
