@@ -87,19 +87,19 @@ def _masked_scores(s, i0, shift, scale, causal, has_mask, mask_n):
 def _forward_item(q, k, v, mask_n, has_mask, causal, scale, out, lse):
     """Attention for one item: q (Tq, D), k (Tk, D), v (Tk, Dv) -> out (Tq, Dv), lse (Tq,)."""
     Tq, Tk = q.shape[0], k.shape[0]
-    shift = Tk - Tq
-    k64, v64 = k.astype(np.float64), v.astype(np.float64)
+    shift = Tk - Tq  # causal: query i sees keys j <= i + shift (bottom-right alignment)
+    k64, v64 = k.astype(np.float64), v.astype(np.float64)  # (Tk, D), (Tk, Dv), converted once per item
     for i0 in range(0, Tq, _BLOCK_Q):
-        i1 = min(i0 + _BLOCK_Q, Tq)
-        kend = _keys_end(i1, shift, Tk, causal)
+        i1 = min(i0 + _BLOCK_Q, Tq)  # this block is query rows i0..i1-1
+        kend = _keys_end(i1, shift, Tk, causal)  # keys 0..kend-1 are all the block can see
         if kend == 0:  # causal with Tq > Tk: these first rows see no key at all
             out[i0:i1] = 0
             lse[i0:i1] = -np.inf
             continue
-        s = np.empty((i1 - i0, kend))
+        s = np.empty((i1 - i0, kend))  # scores, then (in place) probabilities P of this block
         mm(q[i0:i1].astype(np.float64), k64[:kend].T, s)  # (rows, D) @ (D, kend)
         _masked_scores(s, i0, shift, scale, causal, has_mask, mask_n)
-        for r in range(i1 - i0):
+        for r in range(i1 - i0):  # two-pass softmax of each row: max, then exp / sum
             m = -np.inf
             for j in range(kend):
                 m = s[r, j] if s[r, j] > m else m
@@ -126,7 +126,7 @@ def _backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scale, dq,
     Tq, Tk = q.shape[0], k.shape[0]
     shift = Tk - Tq
     k64, v64 = k.astype(np.float64), v.astype(np.float64)
-    dk64, dv64 = np.zeros(k64.shape), np.zeros(v64.shape)
+    dk64, dv64 = np.zeros(k64.shape), np.zeros(v64.shape)  # every query block adds into these
     for i0 in range(0, Tq, _BLOCK_Q):
         i1 = min(i0 + _BLOCK_Q, Tq)
         kend = _keys_end(i1, shift, Tk, causal)
@@ -161,18 +161,21 @@ def _backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scale, dq,
 
 @njit(cache=True, parallel=True)
 def _forward_all(q, k, v, mask, midx, has_mask, causal, scale, out, lse):
+    """All N items, spread over Numba's threads; item n uses mask[midx[n]] (see _flat_mask)."""
     for n in prange(q.shape[0]):
         _forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, out[n], lse[n])
 
 
 @njit(cache=True)
 def _forward_all_serial(q, k, v, mask, midx, has_mask, causal, scale, out, lse):
+    """All N items on the calling thread (small inputs: no parallel-region start-up)."""
     for n in range(q.shape[0]):
         _forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, out[n], lse[n])
 
 
 @njit(cache=True, parallel=True)
 def _backward_all(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, dq, dk, dv):
+    """All N items in parallel: items write disjoint slices of dq, dk, dv, so no locking is needed."""
     for n in prange(q.shape[0]):
         _backward_item(q[n], k[n], v[n], out[n], lse[n], dout[n], mask[midx[n]], has_mask, causal, scale,
                        dq[n], dk[n], dv[n])
@@ -180,6 +183,7 @@ def _backward_all(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, 
 
 @njit(cache=True)
 def _backward_all_serial(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, dq, dk, dv):
+    """All N items on the calling thread."""
     for n in range(q.shape[0]):
         _backward_item(q[n], k[n], v[n], out[n], lse[n], dout[n], mask[midx[n]], has_mask, causal, scale,
                        dq[n], dk[n], dv[n])

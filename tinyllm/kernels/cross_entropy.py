@@ -28,6 +28,7 @@ def _check(logits, targets, label_smoothing):
 
 
 def _check_range(targets, V, ignore_index):
+    """Every target is a class index in [0, V) unless it is the ignored value."""
     bad = (targets != ignore_index) & ((targets < 0) | (targets >= V))
     if bad.any():
         raise ValueError(f"targets must be in [0, {V}) or equal ignore_index={ignore_index}; "
@@ -81,6 +82,8 @@ def cross_entropy_backward_numpy(logits, targets, lse, scale, ignore_index=-1, l
 
 @njit(cache=True, fastmath=FASTMATH)
 def _forward_rows(x, t, ignore_index, eps, losses, lse, lo, hi):
+    """losses[i], lse[i] for rows lo..hi-1 of logits x (N, V) with targets t (N,): the formula of the module
+    docstring, in float64. Pass 1 finds the row max m; pass 2 sums exp(x - m) and x itself."""
     N, V = x.shape
     for i in range(lo, hi):
         if t[i] != ignore_index and (t[i] < 0 or t[i] >= V):
@@ -105,6 +108,8 @@ def _forward_rows(x, t, ignore_index, eps, losses, lse, lo, hi):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _backward_rows(x, t, lse, scale, ignore_index, eps, dx, lo, hi):
+    """dx (N, V) = scale * (p - q) for rows lo..hi-1, with p = exp(x - lse) recomputed from the saved lse, so
+    the forward never has to store the (N, V) probabilities."""
     N, V = x.shape
     eps_v = eps / V  # hoisted: a division in the inner loop carries a zero check that blocks vectorisation
     for i in range(lo, hi):
@@ -123,6 +128,7 @@ def _backward_rows(x, t, lse, scale, ignore_index, eps, dx, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _forward_parallel(x, t, ignore_index, eps, losses, lse, chunks):
+    """One contiguous range of rows per thread; returns the largest bad-row index found (or -1)."""
     bad = np.full(chunks, -1)
     for c in prange(chunks):
         lo, hi = c * x.shape[0] // chunks, (c + 1) * x.shape[0] // chunks
@@ -132,6 +138,7 @@ def _forward_parallel(x, t, ignore_index, eps, losses, lse, chunks):
 
 @njit(cache=True, parallel=True)
 def _backward_parallel(x, t, lse, scale, ignore_index, eps, dx, chunks):
+    """The backward split like _forward_parallel."""
     bad = np.full(chunks, -1)
     for c in prange(chunks):
         lo, hi = c * x.shape[0] // chunks, (c + 1) * x.shape[0] // chunks
@@ -140,6 +147,7 @@ def _backward_parallel(x, t, lse, scale, ignore_index, eps, dx, chunks):
 
 
 def _prepare(logits, targets, label_smoothing):
+    """Checks, then contiguous float logits and int64 targets (the dtypes the kernels are compiled for)."""
     _check(logits, targets, label_smoothing)
     if logits.dtype not in (np.float32, np.float64):
         logits = logits.astype(np.float64)

@@ -55,6 +55,7 @@ def _sigmoid_2u(u):
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_flat(x, y, approximate, lo, hi):
+    """y = GELU(x) for elements lo..hi-1 of the flat arrays x, y."""
     for i in range(lo, hi):
         xi = np.float64(x[i])
         if approximate:
@@ -66,6 +67,7 @@ def _forward_flat(x, y, approximate, lo, hi):
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_flat(x, dy, dx, approximate, lo, hi):
+    """dx = dy * GELU'(x) for elements lo..hi-1 (recomputing u from x: cheaper than saving it)."""
     for i in range(lo, hi):
         xi = np.float64(x[i])
         if approximate:
@@ -80,12 +82,14 @@ def _backward_flat(x, dy, dx, approximate, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _forward_parallel(x, y, approximate, chunks):
+    """One contiguous range of elements per thread."""
     for c in prange(chunks):
         _forward_flat(x, y, approximate, c * x.size // chunks, (c + 1) * x.size // chunks)
 
 
 @njit(cache=True, parallel=True)
 def _backward_parallel(x, dy, dx, approximate, chunks):
+    """One contiguous range of elements per thread."""
     for c in prange(chunks):
         _backward_flat(x, dy, dx, approximate, c * x.size // chunks, (c + 1) * x.size // chunks)
 

@@ -52,10 +52,12 @@ def layernorm_backward_numpy(dy, x, w, mean, rstd):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _forward_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
+    """Rows lo..hi-1 of x (N, C) -> y (N, C), mean (N,), rstd (N,). The variance is two-pass (mean first, then
+    squared deviations), which stays accurate when |mean| >> std, unlike E[x^2] - E[x]^2."""
     C = x.shape[1]
     for i in range(lo, hi):
         s = 0.0
-        for j in range(C):
+        for j in range(C):  # float64 sums even for float32 x, as in the NumPy twin
             s += np.float64(x[i, j])
         mu = s / C
         ss = 0.0
@@ -75,6 +77,7 @@ def _forward_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _forward_parallel(x, w, b, has_w, has_b, eps, y, mean, rstd, chunks):
+    """One contiguous range of rows per thread (rows are independent in the forward)."""
     for c in prange(chunks):
         lo, hi = c * x.shape[0] // chunks, (c + 1) * x.shape[0] // chunks
         _forward_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi)
@@ -86,7 +89,7 @@ def _backward_rows(dy, x, w, has_w, mean, rstd, dx, dw, db, lo, hi):
     C = x.shape[1]
     for i in range(lo, hi):
         mu, r = mean[i], rstd[i]
-        sum_g, sum_gx = 0.0, 0.0
+        sum_g, sum_gx = 0.0, 0.0  # pass 1: the two row means the formula needs, plus dw and db
         for j in range(C):
             xhat = (np.float64(x[i, j]) - mu) * r
             g = np.float64(dy[i, j]) * np.float64(w[j]) if has_w else np.float64(dy[i, j])
@@ -95,7 +98,7 @@ def _backward_rows(dy, x, w, has_w, mean, rstd, dx, dw, db, lo, hi):
             dw[j] += np.float64(dy[i, j]) * xhat
             db[j] += np.float64(dy[i, j])
         mean_g, mean_gx = sum_g / C, sum_gx / C
-        for j in range(C):
+        for j in range(C):  # pass 2: dx; xhat and g are recomputed (cheaper than storing a (C,) row)
             xhat = (np.float64(x[i, j]) - mu) * r
             g = np.float64(dy[i, j]) * np.float64(w[j]) if has_w else np.float64(dy[i, j])
             dx[i, j] = r * (g - mean_g - xhat * mean_gx)
@@ -103,6 +106,7 @@ def _backward_rows(dy, x, w, has_w, mean, rstd, dx, dw, db, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _backward_parallel(dy, x, w, has_w, mean, rstd, dx, dw_parts, db_parts):
+    """Thread c handles one range of rows and sums its dw, db into row c of dw_parts, db_parts (chunks, C)."""
     chunks = dw_parts.shape[0]
     for c in prange(chunks):
         lo, hi = c * x.shape[0] // chunks, (c + 1) * x.shape[0] // chunks

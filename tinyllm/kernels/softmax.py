@@ -56,25 +56,27 @@ def _row_max(x, i):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _softmax_rows(x, y, lo, hi):
+    """y[i] = softmax(x[i]) for rows lo..hi-1 of x, y (N, V): three passes over a row that sits in L1 cache."""
     one = x.dtype.type(1)
     for i in range(lo, hi):
-        m = _row_max(x, i)
+        m = _row_max(x, i)  # pass 1: the max, so every exponent below is <= 0 and cannot overflow
         s = x.dtype.type(0)
-        for j in range(x.shape[1]):
+        for j in range(x.shape[1]):  # pass 2: e = exp(x - m) stored in y, and its sum (vectorised)
             e = exp_nonpos(x[i, j] - m)
             y[i, j] = e
             s += e
         r = one / s if s != 0 else one  # all -inf row: s = 0, y stays 0
-        for j in range(x.shape[1]):
+        for j in range(x.shape[1]):  # pass 3: normalise (one division per row, then multiplies)
             y[i, j] *= r
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _log_softmax_rows(x, y, lo, hi):
+    """y[i] = x[i] - logsumexp(x[i]) for rows lo..hi-1; logsumexp = m + log(sum exp(x - m))."""
     for i in range(lo, hi):
         m = _row_max(x, i)
         s = x.dtype.type(0)
-        for j in range(x.shape[1]):
+        for j in range(x.shape[1]):  # only the sum is needed here, so nothing is stored
             s += exp_nonpos(x[i, j] - m)
         lse = m + np.log(s) if s != 0 else x.dtype.type(0)  # all -inf row: y = x = -inf
         for j in range(x.shape[1]):
@@ -83,8 +85,9 @@ def _log_softmax_rows(x, y, lo, hi):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _softmax_backward_rows(y, dy, dx, lo, hi):
+    """dx[i] = y[i] * (dy[i] - <dy[i], y[i]>): the Jacobian of softmax is diag(y) - y y^T, applied to dy."""
     for i in range(lo, hi):
-        dot = y.dtype.type(0)
+        dot = y.dtype.type(0)  # <dy, y>, one number per row
         for j in range(y.shape[1]):
             dot += dy[i, j] * y[i, j]
         for j in range(y.shape[1]):
@@ -93,6 +96,7 @@ def _softmax_backward_rows(y, dy, dx, lo, hi):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _log_softmax_backward_rows(y, dy, dx, lo, hi):
+    """dx[i] = dy[i] - softmax(x[i]) * sum(dy[i]), where softmax(x) = exp(y) needs no second input."""
     for i in range(lo, hi):
         total = y.dtype.type(0)
         for j in range(y.shape[1]):
@@ -103,6 +107,7 @@ def _log_softmax_backward_rows(y, dy, dx, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _forward_parallel(kernel_id, x, y, chunks):
+    """Split the rows into `chunks` contiguous ranges, one per thread; kernel_id 0 = softmax, 1 = log-softmax."""
     n = x.shape[0]
     for c in prange(chunks):
         lo, hi = c * n // chunks, (c + 1) * n // chunks
@@ -114,6 +119,7 @@ def _forward_parallel(kernel_id, x, y, chunks):
 
 @njit(cache=True, parallel=True)
 def _backward_parallel(kernel_id, y, dy, dx, chunks):
+    """The backward kernels split like _forward_parallel."""
     n = y.shape[0]
     for c in prange(chunks):
         lo, hi = c * n // chunks, (c + 1) * n // chunks
@@ -124,6 +130,7 @@ def _backward_parallel(kernel_id, y, dy, dx, chunks):
 
 
 def _forward(kernel_id, x):
+    """Flatten to rows, allocate the output, run the serial or the parallel kernel, restore the shape."""
     x2 = as_rows(x)  # (..., V) -> (N, V)
     y, threads = np.empty_like(x2), threads_for(x2.size)
     if threads > 1:
@@ -136,6 +143,7 @@ def _forward(kernel_id, x):
 
 
 def _backward(kernel_id, y, dy):
+    """As _forward; dy is cast to y's dtype so one compiled kernel serves mixed-precision callers."""
     if dy.shape != y.shape:
         raise ValueError(f"dy must have the shape of y {y.shape}, got {dy.shape}")
     y2, dy2 = as_rows(y, "y"), as_rows(dy.astype(y.dtype, copy=False), "dy")
