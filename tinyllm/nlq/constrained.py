@@ -33,12 +33,18 @@ class Context:
 
     def __init__(self, question, index, literals):
         info = schema.field_info(index)
-        self.kind = {f: ("numeric" if p.get("type") in schema.NUMERIC_TYPES else p.get("type")) for f, p in info.items()}
+        self.kind = {f: "numeric" if p.get("type") in schema.NUMERIC_TYPES else p.get("type") for f, p in info.items()}
         self.searchable = {f for f, p in info.items() if p.get("index", True) is not False}
         self.formats = {f: schema.date_format(index, f).split("||") for f, k in self.kind.items() if k == "date"}
         self.words = [w for w, _, _ in words(question)]
         self.literals = [t for t in literals if t.startswith("=")]
         self._fields = {}
+
+    def memo(self, key, compute):
+        """A derived token set, computed once per question (replays ask for the same sets many times)."""
+        if key not in self._fields:
+            self._fields[key] = compute()
+        return self._fields[key]
 
     def fields(self, kinds, searchable=True):
         key = (tuple(kinds), searchable)
@@ -56,29 +62,30 @@ class Context:
 
 
 def _int_value(ctx, lo, hi):
-    ok = {f"@{i}" for i, w in enumerate(ctx.words) if w.isdigit() and lo <= int(w) <= hi}
-    ok |= {t for t in ctx.literals if t[1:].isdigit() and lo <= int(t[1:]) <= hi}
-    yield ok
+    yield ctx.memo(("int", lo, hi), lambda: frozenset(
+        {f"@{i}" for i, w in enumerate(ctx.words) if w.isdigit() and lo <= int(w) <= hi}
+        | {t for t in ctx.literals if t[1:].isdigit() and lo <= int(t[1:]) <= hi}))
     yield {SEP}
 
 
 def _date_value_g(ctx, field):
-    full = {t for t in ctx.literals if ctx.date_ok(field, t[1:])}
-    years = {f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}", w)}
+    full = ctx.memo(("date", field), lambda: frozenset(t for t in ctx.literals if ctx.date_ok(field, t[1:])))
+    years = ctx.memo("years", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}", w)))
     tok = yield full | years
     if tok in full:
         yield {SEP}
         return
     year = ctx.words[int(tok[1:])]
-    suffixes = {t for t in ctx.literals if not t[1:2].isdigit() and ctx.date_ok(field, year + t[1:])}
-    tok = yield suffixes | ({SEP} if ctx.date_ok(field, year) else set())
+    tok = yield ctx.memo(("year", field, year), lambda: frozenset(
+        {t for t in ctx.literals if not t[1:2].isdigit() and ctx.date_ok(field, year + t[1:])}
+        | ({SEP} if ctx.date_ok(field, year) else set())))
     if tok != SEP:
         yield {SEP}
 
 
 def _str_value(ctx):
-    copies = {f"@{i}" for i in range(len(ctx.words))}
-    strs = set(ctx.literals)
+    copies = ctx.memo("copies", lambda: frozenset(f"@{i}" for i in range(len(ctx.words))))
+    strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
     tok = yield copies | strs
     for _ in range(MAX_PIECES - 1):
         allowed = {SEP} | copies | (strs if tok.startswith("@") else set())

@@ -47,8 +47,8 @@ def segment_value(value, question, literals=None, fold=False):
                 for j in range(len(ws) - 1, i - 1, -1):
                     text = question[s:ws[j][2]]
                     end = p + len(text)
-                    if low.startswith(text.lower() if fold else text, p) and (end == len(value) or not (value[end - 1].isalnum()
-                                                                                and value[end].isalnum())):
+                    if low.startswith(text.lower() if fold else text, p) and (
+                            end == len(value) or not (value[end - 1].isalnum() and value[end].isalnum())):
                         if best is None or len(text) > best[2]:
                             best = (i, j, len(text))
                         break

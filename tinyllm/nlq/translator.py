@@ -2,8 +2,8 @@
 
 Every body it returns has passed the safety gate (`validate`). Questions it cannot answer raise CannotTranslate
 with a reason, so callers (CLI, HTTP service) can answer "cannot translate" instead of running a wrong query.
-Until a trained checkpoint exists at `path` (default `data/nlq_model/`, or env TINYLLM_NLQ_MODEL), it falls back to the keyword baseline and
-says so in `Translator.kind`.
+Until a trained checkpoint exists at `path` (default `data/nlq_model/`, or env TINYLLM_NLQ_MODEL), it falls back
+to the keyword baseline and says so in `Translator.kind`.
 """
 import os
 from pathlib import Path
