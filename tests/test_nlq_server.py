@@ -118,6 +118,10 @@ def error_of(response, status):
     (b'{"question": 42}', "bad_request"),
     (b'{}', "bad_request"),
     (b'{"question": "papers", "size": 10000}', "bad_request"),
+    (b'{"question": "a", "question": "b"}', "bad_request"),      # duplicate keys are ambiguous
+    (b'{"question": "abc \\ud800 def"}', "not_utf8"),             # an unpaired surrogate escape is not text
+    (b"[" * 20_000 + b"]" * 20_000, "malformed_json"),             # deeper than the JSON parser recurses
+    (b"NaN", "bad_request"),
 ])
 def test_bad_input_is_400_with_a_json_error(real, raw, code):
     assert error_of(ask(real, "articles", None, raw=raw), 400) == code

@@ -111,6 +111,15 @@ class Engine:
                 backend.close()
 
 
+def _no_duplicate_keys(pairs):
+    """json.loads hook: {"question": "a", "question": "b"} is ambiguous, so refuse it instead of keeping the last."""
+    keys = [k for k, _ in pairs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ApiFailure(400, "bad_request", f"duplicate key(s) {duplicates} in the request body")
+    return dict(pairs)
+
+
 def parse_question(raw):
     """The question from a raw request body, or ApiFailure(400/413) saying exactly what is wrong with it."""
     if len(raw) > MAX_BODY_BYTES:
@@ -120,9 +129,11 @@ def parse_question(raw):
     except UnicodeDecodeError as e:
         raise ApiFailure(400, "not_utf8", f"request body is not valid UTF-8 (byte {e.start})") from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as e:
         raise ApiFailure(400, "malformed_json", f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ApiFailure(400, "malformed_json", "request body is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ApiFailure(400, "bad_request", f'request body must be a JSON object {{"question": ...}}, '
                                              f"got {type(doc).__name__}")
@@ -135,6 +146,10 @@ def parse_question(raw):
                                              f"{'nothing' if question is None else type(question).__name__}")
     if not question.strip():
         raise ApiFailure(400, "empty_question", "'question' is empty")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as e:           # a lone surrogate escape such as "\ud800" is not text
+        raise ApiFailure(400, "not_utf8", f"'question' has an unpaired surrogate at character {e.start}") from None
     if len(question) > MAX_QUESTION_CHARS:
         raise ApiFailure(400, "question_too_long",
                          f"'question' has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
