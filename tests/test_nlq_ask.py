@@ -43,6 +43,7 @@ def test_ask_errors_have_exit_codes_and_messages(es, capsys, monkeypatch):
     assert main(["x" * 1001]) == 2
     assert "longer than 1000 characters" in capsys.readouterr().err
     assert main(["   "]) == 2 and "question is empty" in capsys.readouterr().err
+    assert main(["caf\udce9"]) == 2 and "not valid UTF-8" in capsys.readouterr().err    # how argv carries byte 0xe9
     assert main([]) == 2 and "required: question" in capsys.readouterr().err
     assert main(["--model", "/nonexistent/ckpt", "papers"]) == 2
     assert "no NLQ model checkpoint" in capsys.readouterr().err

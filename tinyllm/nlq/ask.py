@@ -76,9 +76,13 @@ def connect_backend(es_url=None, api_key=None, basic_auth=None, verify_certs=Tru
 
 
 def check_input(question):
-    """The question as given, or ValueError naming the problem (empty, too long)."""
+    """The question as given, or ValueError naming the problem (empty, too long, not UTF-8)."""
     if not question.strip():
         raise ValueError("question is empty")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:              # argv bytes that were not UTF-8 arrive as lone surrogates
+        raise ValueError("question is not valid UTF-8 text (check the terminal's encoding)") from None
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"question is longer than {MAX_QUESTION_CHARS} characters ({len(question)})")
     return question
