@@ -109,3 +109,37 @@ def test_bad_arguments_are_named():
         flash_attention(q, k, v, mask=np.ones((4, 4)))
     with pytest.raises(ValueError, match="mask of shape"):
         fa.flash_attention_forward_numba(q, k, v, mask=np.ones((3, 4), dtype=bool))
+
+
+def test_empty_and_non_contiguous_inputs():
+    _, q, k, v = _inputs(4, (2,), 6, 5, 3, 3, np.float32)
+    qt = np.ascontiguousarray(np.swapaxes(q, -1, -2)).swapaxes(-1, -2)    # same values, non-contiguous view
+    want = ref.attention_forward_numpy(q, k, v, None, True)[0]
+    np.testing.assert_allclose(fa.flash_attention_forward_numba(qt, k, v, None, True, None, 4, 2)[0], want,
+                               rtol=1e-6, atol=1e-6)
+    for twin in TWINS:   # no keys at all: every row sees nothing
+        out, lse = getattr(fa, f"flash_attention_forward_{twin}")(q, k[:, :0], v[:, :0])
+        assert out.shape == (2, 6, 3) and np.all(out == 0) and np.all(np.isneginf(lse))
+
+
+def test_parallel_path_agrees_with_the_twin(monkeypatch):
+    """Force the multi-threaded variant (normally only for big inputs) and compare with the NumPy twin."""
+    import numba
+
+    from tinyllm.kernels import _rows
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has one thread here")
+    monkeypatch.setattr(_rows, "PARALLEL_MIN_ELEMENTS", 0)
+    old = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        rng, q, k, v = _inputs(5, (3,), 9, 11, 4, 2, np.float64)
+        out, lse = fa.flash_attention_forward_numpy(q, k, v, None, True, None, 4, 3)
+        got = fa.flash_attention_forward_numba(q, k, v, None, True, None, 4, 3)
+        np.testing.assert_allclose(got[0], out, rtol=1e-12, atol=1e-12)
+        dout = rng.normal(size=out.shape)
+        for g, r in zip(fa.flash_attention_backward_numba(q, k, v, out, lse, dout, None, True, None, 4, 3),
+                        fa.flash_attention_backward_numpy(q, k, v, out, lse, dout, None, True, None, 4, 3)):
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+    finally:
+        numba.set_num_threads(old)
