@@ -19,6 +19,8 @@ def main(argv=None):
     except ImportError:
         print("numba        not installed")
     print(f"kernels      {kernels.backend}  (set TINYLLM_KERNELS=numpy|numba to switch)")
+    from tinyllm.kernels._blas import HAVE_SCIPY
+    print(f"blas in jit  {'yes (SciPy found: np.dot inside Numba kernels calls BLAS)' if HAVE_SCIPY else 'no (SciPy missing: kernels use plain loops)'}")
     print(f"threads      numba={kernels.num_threads()}  cpus={os.cpu_count()}  "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}  "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
