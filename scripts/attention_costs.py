@@ -142,11 +142,19 @@ def headline_4096(args):
     rng = np.random.default_rng(2)
     q, k, v = (rng.normal(size=(1, H, T, args.head_dim)).astype(np.float32) for _ in range(3))
     t = time.process_time()
-    peak, _ = peak_extra_bytes(lambda: flash_kernels.flash_attention_forward_numba(q, k, v, None, True))
+    peak, (out, lse) = peak_extra_bytes(lambda: flash_kernels.flash_attention_forward_numba(q, k, v, None, True))
+    t_fwd, t = time.process_time() - t, time.process_time()
+    peak_b, _ = peak_extra_bytes(lambda: flash_kernels.flash_attention_backward_numba(q, k, v, out, lse, out, None,
+                                                                                      True))
+    t_bwd = time.process_time() - t
     out_bytes = H * T * args.head_dim * 4 + H * T * 8
+    work = flash_kernels.workspace_bytes(T, T, args.head_dim, args.head_dim)
+    work_b = flash_kernels.workspace_bytes(T, T, args.head_dim, args.head_dim, backward=True)
     print(f"\nT=4096, H={H}: naive scores would need {need / MiB:.0f} MiB (float32; the NumPy path uses float64: "
-          f"{2 * need / MiB:.0f} MiB per temporary); flash ran in {time.process_time() - t:.1f} s CPU with "
-          f"{peak / MiB:.1f} MiB peak extra (its outputs alone are {out_bytes / MiB:.1f} MiB)")
+          f"{2 * need / MiB:.0f} MiB per temporary).\n  flash forward: {t_fwd:.1f} s CPU, {peak / MiB:.1f} MiB peak "
+          f"extra (outputs {out_bytes / MiB:.1f} MiB, kernel workspace {work / 1024:.0f} KiB per item)\n"
+          f"  flash backward: {t_bwd:.1f} s CPU, {peak_b / MiB:.1f} MiB peak extra (dq, dk, dv "
+          f"{3 * H * T * args.head_dim * 4 / MiB:.1f} MiB, workspace {work_b / 1024:.0f} KiB per item)")
 
 
 def kv_int8(args):
