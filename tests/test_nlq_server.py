@@ -243,6 +243,12 @@ def test_engine_down_is_503_from_the_real_command():
         dead.close()
 
 
+def test_missing_serve_extra_names_the_fix():
+    code = "import sys; sys.modules['uvicorn'] = None; import tinyllm.nlq.server"    # as if not installed
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_S)
+    assert run.returncode != 0 and "pip install 'tinyllm[serve]'" in run.stderr
+
+
 def test_serve_rejects_a_bad_port(capsys):
     assert main(["--port", "70000"]) == 2
     assert "--port must be in 1..65535" in capsys.readouterr().err

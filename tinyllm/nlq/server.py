@@ -14,11 +14,16 @@ import threading
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError
-from fastapi import FastAPI, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
+try:
+    from fastapi import FastAPI, Path, Request
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from pydantic import BaseModel, Field
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    import uvicorn
+except ModuleNotFoundError as e:          # an optional extra: say how to get it instead of a bare import error
+    raise ModuleNotFoundError(f"tinyllm serve needs FastAPI and uvicorn ({e.name} is missing): "
+                              f"pip install 'tinyllm[serve]'", name=e.name) from None
 
 from . import schema, static_page
 from .ask import connect_backend, run_query
@@ -230,7 +235,6 @@ def main(argv=None):
     if not 0 < args.port < 65536:
         print(f"tinyllm serve: --port must be in 1..65535, got {args.port}", file=sys.stderr)
         return 2
-    import uvicorn
     try:
         translator = Translator.load(args.model)
     except (ValueError, FileNotFoundError) as e:
