@@ -243,6 +243,19 @@ def test_engine_down_is_503_from_the_real_command():
         dead.close()
 
 
+def test_engine_lost_after_start_is_503():
+    from elasticsearch import Elasticsearch
+    from tinyllm.nlq.backend import Backend
+    from tinyllm.nlq.server import ApiFailure
+    with _free_socket() as s:                  # closed again at once: nothing listens there afterwards
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    lost = Backend(Elasticsearch(url, max_retries=0), "elasticsearch", url, "9.0.0")
+    with pytest.raises(ApiFailure) as failure:
+        Engine(lost).search("articles", {"query": {"match_all": {}}})
+    assert (failure.value.status, failure.value.code) == (503, "engine_unavailable")
+    lost.close()
+
+
 def test_missing_serve_extra_names_the_fix():
     code = "import sys; sys.modules['uvicorn'] = None; import tinyllm.nlq.server"    # as if not installed
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_S)

@@ -69,7 +69,8 @@ def error_response(status, code, message):
 
 
 class Engine:
-    """The search backend, connected on first use and again after a failure, so a server can start before it."""
+    """The search backend, connected on first use (retried per request until it works), so a server can start
+    before its engine; a lost connection later is the client's to retry (it pools and revives nodes itself)."""
 
     def __init__(self, backend=None, **connect_kwargs):
         self.backend, self.connect_kwargs, self.lock = backend, connect_kwargs, threading.Lock()
@@ -97,8 +98,7 @@ class Engine:
             return run_query(backend, index, body)
         except QueryRejected as e:                 # a translator broke its contract; the engine never sees it
             raise ApiFailure(422, "unsafe_query", f"the translated query failed the safety gate: {e}") from None
-        except TransportError as e:                # connection refused / timed out: reconnect next time
-            self.reset(backend)
+        except TransportError as e:                # refused / timed out; the client retries the node next time
             raise ApiFailure(503, "engine_unavailable", f"the search engine is unavailable: {e}") from None
         except ApiError as e:
             status = e.meta.status
@@ -108,12 +108,6 @@ class Engine:
                 raise ApiFailure(503, "engine_unavailable", f"index {index!r} is missing on the engine "
                                  f"(run `tinyllm nlq load --es-url ...`): {e}") from None
             raise ApiFailure(502, "engine_error", f"the search engine refused the query ({status}): {e}") from None
-
-    def reset(self, backend):
-        with self.lock:
-            if self.backend is backend and self.owned:
-                self.backend = None
-                backend.close()
 
 
 def _no_duplicate_keys(pairs):
