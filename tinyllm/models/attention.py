@@ -4,20 +4,22 @@
     y       = softmax(q k^T / sqrt(D) + causal mask) v
     out     = merge_heads(y) Wproj                (B*T, C)
 
-Two interchangeable paths compute y: "fused" calls F.scaled_dot_product_attention (one Numba kernel forward and
-backward, never storing the T x T probabilities), and "naive" spells the equation out with matmul, a -inf mask and
-softmax, so a learner can read it. They are tested equal. Dropout is applied to the output projection only
-(not to the attention probabilities, which the fused kernel never materialises), so both paths stay identical.
+Interchangeable paths compute y: "fused" calls F.scaled_dot_product_attention (one Numba kernel forward and
+backward, never storing the T x T probabilities), "naive" spells the equation out with matmul, a -inf mask and
+softmax, so a learner can read it, and "tiled" runs the flash-style online-softmax kernel (tinyllm/autograd/flash.py),
+whose extra memory is O(T) at any length. They are tested equal. Dropout is applied to the output projection only
+(not to the attention probabilities, which the fused kernel never materialises), so all paths stay identical.
 """
 import numpy as np
 
 import tinyllm.functional as F
 from tinyllm import kernels
+from tinyllm.autograd.flash import flash_attention
 from tinyllm.nn import init
 from tinyllm.nn.layers import Dropout, Linear, check_positive_int
 from tinyllm.nn.module import Module
 
-ATTN_IMPLS = ("fused", "naive")
+ATTN_IMPLS = ("fused", "naive", "tiled")
 
 
 class KVCache:
@@ -85,6 +87,8 @@ class CausalSelfAttention(Module):
             k, v = self._extend_cache(cache, layer, k, v)                    # (B, H, pos+T, D)
         if self.attn_impl == "fused":
             y = F.scaled_dot_product_attention(q, k, v, causal=True)
+        elif self.attn_impl == "tiled":                                      # tiled: O(T) memory at any T
+            y = flash_attention(q, k, v, causal=True)
         else:
             y = self.naive_attention(q, k, v)
         y = y.transpose(0, 2, 1, 3).reshape(B * T, H * D)                   # merge heads: (B*T, C)
