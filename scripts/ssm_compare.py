@@ -68,18 +68,19 @@ def report(args):
 
 
 def _time_per_token(fn, repeats):
-    """Median seconds of fn() over `repeats` calls (after one warm-up call)."""
+    """Fastest of `repeats` calls to fn(), in seconds, after one warm-up call. The minimum, not the median: on a
+    shared CPU a call that gets descheduled takes 10-30 ms longer, which says nothing about the model."""
     fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)
 
 
 def generate(args):
-    """ms per new token at context n: Mamba/S4D recurrent step, GPT with KV cache, GPT recomputing the context."""
+    """ms per new token (best of --repeats) at context n: Mamba/S4D recurrent step, GPT with KV cache, GPT recomputing the context."""
     import numpy as np
 
     from tinyllm import kernels

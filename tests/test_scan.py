@@ -45,19 +45,22 @@ def test_reference_equals_closed_form(shape):
     np.testing.assert_allclose(y, closed_form(*args), rtol=1e-10, atol=1e-12)
 
 
-@given(shapes, st.integers(0, 2 ** 16))
-@example((1, 1, 1, 1, 1), 0)
-@example((3, 12, 5, 4, 12), 1)      # one chunk exactly
-def test_numba_equals_numpy_forward_and_backward(shape, seed):
+@given(shapes, st.integers(0, 2 ** 16), st.booleans())
+@example((1, 1, 1, 1, 1), 0, False)
+@example((3, 12, 5, 4, 12), 1, True)      # one chunk exactly
+def test_numba_equals_numpy_forward_and_backward(shape, seed, softplus):
     Bt, L, D, N, chunk = shape
     args = make(Bt, L, D, N, seed)
-    ref = S.selective_scan_forward_numpy(*args, chunk=chunk)
-    fast = S.selective_scan_forward_numba(*args, chunk=chunk)
+    if softplus:                           # delta is then the raw input: any sign
+        args[1] = np.random.default_rng(seed + 2).normal(size=args[1].shape) * 3
+    opts = dict(chunk=chunk, delta_softplus=softplus)
+    ref = S.selective_scan_forward_numpy(*args, **opts)
+    fast = S.selective_scan_forward_numba(*args, **opts)
     for a, b in zip(ref, fast):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
     dy = np.random.default_rng(seed + 1).normal(size=ref[0].shape)
-    g_ref = S.selective_scan_backward_numpy(*args, ref[1], dy, chunk=chunk)
-    g_fast = S.selective_scan_backward_numba(*args, fast[1], dy, chunk=chunk)
+    g_ref = S.selective_scan_backward_numpy(*args, ref[1], dy, **opts)
+    g_fast = S.selective_scan_backward_numba(*args, fast[1], dy, **opts)
     for name, a, b in zip(("du", "ddelta", "dA", "dB", "dC"), g_ref, g_fast):
         assert b.shape == a.shape, name
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-10, err_msg=name)
@@ -98,6 +101,8 @@ def test_gradcheck_through_mamba_parameterisation(shape, seed):
     B, C, Dskip = rng.normal(size=(Bt, L, N)), rng.normal(size=(Bt, L, N)), rng.normal(size=D)
     assert gradcheck(lambda u, dt, A_log, B, C, Dskip: selective_scan(
         u, F.softplus(dt), -A_log.exp(), B, C, Dskip, chunk=chunk), u, dt, A_log, B, C, Dskip)
+    assert gradcheck(lambda u, dt, A_log, B, C: selective_scan(      # softplus fused into the op
+        u, dt, -A_log.exp(), B, C, chunk=chunk, delta_softplus=True), u, dt, A_log, B, C)
 
 
 def test_numba_falls_back_outside_the_stable_regime():

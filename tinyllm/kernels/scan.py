@@ -8,6 +8,9 @@ For each batch row, channel d and state index n, with the discretised Ā = exp(�
 Shapes (README glossary; here D is the scanned channel count, N the state size, Bt the batch):
     u, delta (Bt, L, D)    A (D, N)    B, C (Bt, L, N)    h0, h_last (Bt, D, N)    y (Bt, L, D)
 
+delta_softplus=True takes the raw Δ input and applies softplus inside (as the official kernel's option does),
+sparing the graph a separate softplus node.
+
 Memory: storing every h_t costs Bt*L*D*N numbers (12*256*256*16 floats = 50 MB); instead the forward keeps the
 state entering each chunk of `chunk` steps, h_ckpt (Bt, ceil(L/chunk), D, N), and the backward recomputes one
 chunk's states at a time before walking it in reverse. Time stays O(L D N) (the forward runs twice), memory is
@@ -56,13 +59,19 @@ def _n_chunks(L, chunk):
 
 
 # ---- NumPy reference: a loop over t, vectorised over (Bt, D, N), arithmetic in float64 -------------------------
-def selective_scan_forward_numpy(u, delta, A, B, C, h0=None, chunk=16):
+def softplus_numpy(x):
+    """log(1 + e^x) without overflow; Mamba's Δ = softplus(dt_proj(.)) when delta_softplus=True."""
+    return np.logaddexp(0.0, x)
+
+
+def selective_scan_forward_numpy(u, delta, A, B, C, h0=None, chunk=16, delta_softplus=False):
     """(y (Bt, L, D), h_ckpt (Bt, ceil(L/chunk), N, D), h_last (Bt, D, N)), all in u's dtype.
 
     h_ckpt[:, c] is the state entering step c*chunk, stored transposed (N, D) as the Numba kernel wants it."""
     Bt, L, D, N = _check(u, delta, A, B, C, chunk)
     f, out = np.float64, _out_dtype(u)
     u, delta, A, B, C = (np.asarray(a, dtype=f) for a in (u, delta, A, B, C))
+    delta = softplus_numpy(delta) if delta_softplus else delta
     h = np.zeros((Bt, D, N)) if h0 is None else np.array(h0, dtype=f)
     y = np.empty((Bt, L, D))
     h_ckpt = np.zeros((Bt, _n_chunks(L, chunk), N, D))
@@ -75,11 +84,13 @@ def selective_scan_forward_numpy(u, delta, A, B, C, h0=None, chunk=16):
     return y.astype(out), h_ckpt.astype(out), h.astype(out)
 
 
-def selective_scan_backward_numpy(u, delta, A, B, C, h_ckpt, dy, chunk=16):
-    """Gradients (du, ddelta, dA, dB, dC) of sum(dy * y) by the reverse loop in the module docstring."""
+def selective_scan_backward_numpy(u, delta, A, B, C, h_ckpt, dy, chunk=16, delta_softplus=False):
+    """Gradients (du, ddelta, dA, dB, dC) of sum(dy * y) by the reverse loop in the module docstring (ddelta is
+    with respect to the raw input when delta_softplus: times softplus' = sigmoid)."""
     Bt, L, D, N = _check(u, delta, A, B, C, chunk)
     f, out = np.float64, _out_dtype(u)
     u, delta, A, B, C, h_ckpt, dy = (np.asarray(a, dtype=f) for a in (u, delta, A, B, C, h_ckpt, dy))
+    raw, delta = delta, (softplus_numpy(delta) if delta_softplus else delta)
     du, ddelta = np.zeros((Bt, L, D)), np.zeros((Bt, L, D))
     dB, dC, dA = np.zeros((Bt, L, N)), np.zeros((Bt, L, N)), np.zeros((D, N))
     g = np.zeros((Bt, D, N))                                                      # dL/dh_t from the future
@@ -101,6 +112,8 @@ def selective_scan_backward_numpy(u, delta, A, B, C, h_ckpt, dy, chunk=16):
             ddelta[:, t] = np.einsum("bdn,dn->bd", dA_bar, A) + gB * u[:, t]
             dA += np.einsum("bdn,bd->dn", dA_bar, delta[:, t])
             g = g * A_bar                                                         # to dL/dh_{t-1}
+    if delta_softplus:
+        ddelta *= 0.5 * (1.0 + np.tanh(0.5 * raw))                                # sigmoid(raw)
     return tuple(g.astype(out) for g in (du, ddelta, dA, dB, dC))
 
 
@@ -204,6 +217,25 @@ def _backward_all(u, delta, At, B, C, h_ckpt, dy, du, ddelta, dAt_rows, dB, dC, 
                           dC[b], chunk)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _softplus_flat(x, out):
+    for i in range(x.size):
+        out[i] = max(x[i], 0) + np.log1p(exp_nonpos(-abs(x[i])))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _times_sigmoid_flat(g, x):
+    for i in range(x.size):
+        e = exp_nonpos(-abs(x[i]))                          # sigmoid(x) = 1/(1+e^-x) or e^x/(1+e^x)
+        g[i] *= (1 / (1 + e)) if x[i] >= 0 else (e / (1 + e))
+
+
+def _softplus_numba(delta):
+    out = np.empty(delta.shape, dtype=delta.dtype)
+    _softplus_flat(np.ascontiguousarray(delta).reshape(-1), out.reshape(-1))
+    return out
+
+
 def _numba_ok(u, delta, A, *others):
     """The kernel's exp assumes delta*A <= 0 (Ā <= 1: the stable regime Mamba's A = -exp(A_log), softplus Δ give);
     other inputs, other dtypes or empty arrays go to the reference."""
@@ -211,8 +243,12 @@ def _numba_ok(u, delta, A, *others):
             and A.size > 0 and A.max() <= 0 and delta.min() >= 0)
 
 
-def selective_scan_forward_numba(u, delta, A, B, C, h0=None, chunk=16):
+def selective_scan_forward_numba(u, delta, A, B, C, h0=None, chunk=16, delta_softplus=False):
     Bt, L, D, N = _check(u, delta, A, B, C, chunk)
+    if delta_softplus and is_float(delta):
+        delta = _softplus_numba(delta)
+    elif delta_softplus:
+        return selective_scan_forward_numpy(u, delta, A, B, C, h0, chunk, True)
     if not _numba_ok(u, delta, A, B, C):
         return selective_scan_forward_numpy(u, delta, A, B, C, h0, chunk)
     u, delta, At, B, C = (np.ascontiguousarray(a) for a in (u, delta, A.T, B, C))
@@ -223,14 +259,19 @@ def selective_scan_forward_numba(u, delta, A, B, C, h0=None, chunk=16):
     return y, h_ckpt, np.swapaxes(h, 1, 2)
 
 
-def selective_scan_backward_numba(u, delta, A, B, C, h_ckpt, dy, chunk=16):
+def selective_scan_backward_numba(u, delta, A, B, C, h_ckpt, dy, chunk=16, delta_softplus=False):
     Bt, L, D, N = _check(u, delta, A, B, C, chunk)
+    raw = delta
+    if delta_softplus and is_float(delta):
+        delta = _softplus_numba(delta)
     if not _numba_ok(u, delta, A, B, C, h_ckpt, dy):
-        return selective_scan_backward_numpy(u, delta, A, B, C, h_ckpt, dy, chunk)
+        return selective_scan_backward_numpy(u, raw, A, B, C, h_ckpt, dy, chunk, delta_softplus)
     u, delta, At, B, C, h_ckpt, dy = (np.ascontiguousarray(a) for a in (u, delta, A.T, B, C, h_ckpt, dy))
     du, ddelta = np.empty_like(u), np.empty_like(u)
     dB, dC = np.empty_like(B), np.empty_like(C)
     dAt_rows = np.zeros((Bt, N, D), dtype=u.dtype)       # one partial dA^T per row, summed after the parallel loop
     _backward_all(u, delta, At, B, C, h_ckpt, dy, du, ddelta, dAt_rows, dB, dC, chunk,
                   min(Bt, threads_for(u.size * N)))
+    if delta_softplus:
+        _times_sigmoid_flat(ddelta.reshape(-1), np.ascontiguousarray(raw).reshape(-1))
     return du, ddelta, dAt_rows.sum(axis=0).T.copy(), dB, dC

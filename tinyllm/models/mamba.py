@@ -148,9 +148,9 @@ class MambaBlock(Module):
         u, z = uz[..., :E], uz[..., E:]                                       # (B, T, E) each
         u = F.silu(F.conv1d(u, self.conv_weight, self.conv_bias))             # (B, T, E)
         dt, Bm, Cm = self._split(self.x_proj(u))                              # (B, T, R), (B, T, N), (B, T, N)
-        delta = F.softplus(self.dt_proj(dt))                                  # (B, T, E)
         A = -self.A_log.reshape(E, self.cfg.d_state).exp()                    # (E, N)
-        y = selective_scan(u, delta, A, Bm, Cm, self.Dskip, chunk=self.cfg.chunk)   # (B, T, E)
+        # Δ = softplus(dt_proj(dt)) (B, T, E): the softplus runs inside the scan op (delta_softplus=True)
+        y = selective_scan(u, self.dt_proj(dt), A, Bm, Cm, self.Dskip, chunk=self.cfg.chunk, delta_softplus=True)
         return self.out_proj(y * F.silu(z))                                   # (B, T, C)
 
     def forward_arrays(self, x, conv_state, h):
