@@ -68,9 +68,9 @@ def test_validate_command(tmp_path, capsys):
     assert "--index is required" in capsys.readouterr().err
 
 
-def test_ask_is_reserved_and_bad_arguments_are_clear(capsys):
+def test_ask_without_a_question_and_bad_arguments_are_clear(capsys):
     assert main(["ask"]) == 2
-    assert "not yet available" in capsys.readouterr().err
+    assert "required: question" in capsys.readouterr().err
     assert main(["eval", "/nonexistent/cases.jsonl"]) == 2
     assert "No such file" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--translator"):
