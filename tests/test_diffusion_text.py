@@ -1,0 +1,142 @@
+"""Masked diffusion LM: forward-process marginals, an unbiased loss, the sampler's invariants, determinism, gradients."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from tinyllm.autograd.tensor import Tensor
+from tinyllm.gradcheck import gradcheck
+from tinyllm.models import build_model
+from tinyllm.models.diffusion_text import DiffusionConfig, MaskedDiffusionLM, stratified_t
+
+V, T = 11, 16
+
+
+def tiny(seed=0, **kw):
+    cfg = dict(n_layer=1, n_head=2, n_embd=16, block_size=T, vocab_size=V, dtype="float64")
+    cfg.update(kw)
+    return build_model("diffusion", cfg, seed=seed)
+
+
+MODEL = tiny()
+
+
+@given(t=st.floats(0.05, 0.95), seed=st.integers(0, 2**31 - 1))
+def test_mask_rate_equals_t_in_expectation(t, seed):
+    x0 = np.zeros((64, T), dtype=np.int64)
+    xt, masked = MODEL.corrupt(x0, np.full(64, t), np.random.default_rng(seed))
+    assert np.array_equal(masked, xt == MODEL.mask_id)
+    n = masked.size
+    assert abs(masked.mean() - t) < 5 * np.sqrt(t * (1 - t) / n)          # 5 sigma of a Bernoulli mean
+
+
+@given(B=st.integers(1, 64), seed=st.integers(0, 2**31 - 1))
+def test_stratified_t_has_one_time_per_stratum(B, seed):
+    t = stratified_t(B, np.random.default_rng(seed), 1e-3)
+    u = (t - 1e-3) / (1 - 1e-3)
+    assert np.array_equal(np.floor(u * B).astype(int), np.arange(B))        # row b lies in the b-th slice
+
+
+def test_loss_is_unbiased_across_t():
+    """With a context-free denoiser (fixed logits per position) the 1/t weighting makes E[loss | t] the same for
+    every t: the mean -log p of all tokens. A wrong weight (1, or 1/t^2) would make it depend on t."""
+    rng = np.random.default_rng(0)
+    x0 = rng.integers(0, V, size=(1, T))
+    logits = rng.normal(size=(T, V))
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    target = -logp[np.arange(T), x0[0]].mean()
+
+    model = tiny()
+    model._hidden = lambda idx: Tensor(np.tile(np.eye(T), (idx.shape[0], 1)))   # (B*T, T) position one-hot
+    model._head = lambda h: h @ Tensor(logits)                                    # (N, T) -> (N, V)
+    for t in (0.1, 0.5, 0.9):
+        draws = [float(model.nelbo_terms(x0, np.array([t]), rng).data.sum()) for _ in range(1500)]
+        se = np.std(draws) / np.sqrt(len(draws))
+        assert abs(np.mean(draws) - target) < 5 * se, (t, np.mean(draws), target)
+
+
+def test_loss_at_init_is_near_log_V_and_eval_is_repeatable():
+    x = np.random.default_rng(1).integers(0, V, size=(8, T))
+    m = tiny(seed=3)
+    m.eval()
+    a, b = float(m.loss((x, x)).data), float(m.loss((x,)).data)
+    assert a == b
+    assert abs(a - np.log(V)) < 0.5
+
+
+@given(seed=st.integers(0, 1000), steps=st.integers(1, 20), n_fixed=st.integers(0, T))
+def test_sampler_never_changes_unmasked_tokens_and_ends_without_masks(seed, steps, n_fixed):
+    rng = np.random.default_rng(seed)
+    x = np.full((2, T), MODEL.mask_id)
+    keep = rng.permutation(T)[:n_fixed]
+    x[:, keep] = rng.integers(0, V, size=(2, n_fixed))
+    trace = []
+    out = MODEL.unmask(x, steps=steps, rng=rng, trace=trace)
+    assert not (out == MODEL.mask_id).any()
+    assert np.array_equal(out[:, keep], x[:, keep])
+    for before, after in zip([x] + trace[:-1], trace):                      # once unmasked, frozen forever
+        was = before != MODEL.mask_id
+        assert np.array_equal(after[was], before[was])
+    assert len(trace) <= steps
+
+
+@pytest.mark.parametrize("k", [1, 3, T])
+def test_tokens_per_step_sets_the_number_of_denoiser_calls(k):
+    trace = []
+    MODEL.unmask(np.full((1, T), MODEL.mask_id), tokens_per_step=k, order="confidence", trace=trace)
+    assert len(trace) == -(-T // k)
+    counts = [int((s != MODEL.mask_id).sum()) for s in trace]
+    assert counts == [min(T, k * (i + 1)) for i in range(len(trace))]
+
+
+def test_sampling_is_deterministic_given_the_seed():
+    a = MODEL.generate([1, 2], 40, num_samples=2, steps=5, rng=np.random.default_rng(7))
+    b = MODEL.generate([1, 2], 40, num_samples=2, steps=5, rng=np.random.default_rng(7))
+    c = MODEL.generate([1, 2], 40, num_samples=2, steps=5, rng=np.random.default_rng(8))
+    assert a.shape == (2, 40) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.min() >= 0 and a.max() < V
+
+
+def test_infill_keeps_the_template():
+    template = np.array([1, 2, 3] + [MODEL.mask_id] * 5 + [4, 5], dtype=np.int64)
+    out = MODEL.infill(template, steps=3, temperature=0)
+    assert out.shape == template.shape and np.array_equal(out[[0, 1, 2, 8, 9]], [1, 2, 3, 4, 5])
+    assert not (out == MODEL.mask_id).any()
+
+
+def test_denoiser_is_bidirectional():
+    """Changing a late token changes the logits at an early position (a causal model could not)."""
+    x = np.random.default_rng(2).integers(0, V, size=(1, T))
+    y = x.copy()
+    y[0, -1] = (y[0, -1] + 1) % V
+    assert not np.allclose(MODEL(x).data[0, 0], MODEL(y).data[0, 0])
+
+
+def test_nelbo_gradients_match_finite_differences():
+    m = tiny(seed=5)
+    x0 = np.random.default_rng(4).integers(0, V, size=(2, T))
+    t = np.array([0.3, 0.7])
+    w = m.encoder.wte.weight
+
+    def f(weight):                                                          # the NELBO as a function of wte
+        m.encoder.wte.weight = weight
+        try:
+            return m.nelbo_terms(x0, t, np.random.default_rng(0)).sum()
+        finally:
+            m.encoder.wte.weight = w
+
+    assert gradcheck(f, w.data.copy(), n_directions=2)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="t_eps"):
+        DiffusionConfig(t_eps=0.0)
+    with pytest.raises(ValueError, match="sample_order"):
+        DiffusionConfig(sample_order="left_to_right")
+    with pytest.raises(ValueError, match="steps"):
+        MODEL.unmask(np.full((1, 4), MODEL.mask_id), steps=0)
+    with pytest.raises(ValueError, match="tokens_per_step"):
+        MODEL.unmask(np.full((1, 4), MODEL.mask_id), tokens_per_step=0)
+    with pytest.raises(ValueError, match="token ids"):
+        MODEL.loss((np.full((1, 4), V),))                                   # [MASK] is not a training token
+    with pytest.raises(TypeError, match="DiffusionConfig"):
+        MaskedDiffusionLM(config=object())
