@@ -31,6 +31,7 @@ def main(argv=None):
     ap.add_argument("--out", default="data/nlq_model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", default="", help="also save latest/ and best/ checkpoints here during training")
+    ap.add_argument("--resume", action="store_true", help="continue from <run-dir>/latest (weights, optimizer, step)")
     ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
     ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
     args = ap.parse_args(argv)
@@ -59,6 +60,8 @@ def main(argv=None):
                      eval_interval=max(args.iters // 6, 1), eval_iters=len(val_batches), log_interval=50,
                      seed=args.seed, out_dir=args.run_dir, sample_tokens=0, weight_decay=0.01, model=cfg)
     trainer = Trainer(model, tc, get_batch, val_batches, model_name="gpt", model_config=cfg)
+    if args.resume:
+        trainer.resume(os.path.join(args.run_dir, "latest"))
     trainer.run()
     os.makedirs(args.out, exist_ok=True)
     model.eval()
