@@ -140,3 +140,19 @@ def test_bad_input_is_named():
         MODEL.loss((np.full((1, 4), V),))                                   # [MASK] is not a training token
     with pytest.raises(TypeError, match="DiffusionConfig"):
         MaskedDiffusionLM(config=object())
+
+
+def test_sample_cli_dispatches_to_the_diffusion_sampler(tmp_path, capsys):
+    from tinyllm.sampling.cli import main
+    from tinyllm.tokenizers import CharTokenizer
+    from tinyllm.training.checkpoint import save_checkpoint
+    tok = CharTokenizer.train("abcdefgh \n")
+    cfg = DiffusionConfig(n_layer=1, n_head=2, n_embd=8, block_size=16, vocab_size=tok.vocab_size)
+    ckpt = str(save_checkpoint(tmp_path / "ckpt", model=MaskedDiffusionLM(cfg, seed=3), model_name="diffusion",
+                               model_config=cfg, tokenizer=tok))
+    args = ["--ckpt", ckpt, "--prompt=ab", "--max_new_tokens=30", "--seed=4"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first and first.startswith("ab") and len(first) == 2 + 30 + 1
+    assert main(args + ["--beam=2"]) == 2 and "autoregressive" in capsys.readouterr().err

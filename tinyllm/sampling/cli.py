@@ -73,7 +73,12 @@ def _run(args):
         model, tok = ckpt.model, ckpt.tokenizer
         print(f"# {args.ckpt}: step {ckpt.step}, {model.num_parameters():,} parameters; seed={seed}",
               file=sys.stderr)
-        if args.beam > 1:
+        if not getattr(model, "autoregressive", True):   # e.g. the masked diffusion LM: unmasks a whole block
+            if args.beam > 1:
+                raise ValueError(f"--beam needs an autoregressive model; {type(model).__name__} is not one")
+            texts = [cut_at_stop(t, args.stop) for t in
+                     model.generate_texts(tok, prompt, args.max_new_tokens, cfg, num_samples=args.num_samples)]
+        elif args.beam > 1:
             ids = beam_search(model, tok.encode(prompt), args.max_new_tokens, beam_width=args.beam,
                               length_penalty=args.length_penalty, use_cache=not args.no_cache)
             texts = [cut_at_stop(tok.decode(ids), args.stop)]
