@@ -156,3 +156,13 @@ def test_sample_cli_dispatches_to_the_diffusion_sampler(tmp_path, capsys):
     assert main(args) == 0
     assert capsys.readouterr().out == first and first.startswith("ab") and len(first) == 2 + 30 + 1
     assert main(args + ["--beam=2"]) == 2 and "autoregressive" in capsys.readouterr().err
+
+
+def test_tinyllm_train_runs_the_diffusion_model(tmp_path):
+    from tinyllm.training.checkpoint import load_checkpoint
+    from tinyllm.training.cli import run
+    trainer = run(["--model=diffusion", "--max_iters=3", "--eval_interval=3", "--eval_iters=1", "--log_interval=1",
+                   "--preset=diffusion_tiny", f"--out_dir={tmp_path}"], print_fn=lambda *a, **k: None)
+    assert trainer.step == 3 and np.isfinite(trainer.best_val_loss)
+    ckpt = load_checkpoint(tmp_path / "latest")
+    assert isinstance(ckpt.model, MaskedDiffusionLM) and ckpt.model.config.pos == "rope"
