@@ -60,10 +60,15 @@ def sinusoid_table(n_pos, dim, base=10000.0):
 
 
 class SinusoidalPositions(NoPosition):
-    """The fixed sin/cos table of "Attention is all you need", added to the embeddings; no parameters."""
+    """The fixed sin/cos table of "Attention is all you need", added to the embeddings; no parameters.
 
-    def __init__(self, block_size, n_embd, dtype):
-        self.table = sinusoid_table(block_size, n_embd).astype(dtype)        # (block_size, C), a constant
+    Vaswani et al. multiply unit-scale embeddings by sqrt(C) so the table (entries in [-1, 1]) does not drown
+    them. Here token embeddings start at std 0.02 (GPT-2), so the table is scaled by 0.02 instead: the same
+    balance. Unscaled, it swamps the tokens and the tied output layer (val 3.35 vs 2.40 in a short run).
+    """
+
+    def __init__(self, block_size, n_embd, dtype, scale=init.GPT2_STD):
+        self.table = (scale * sinusoid_table(block_size, n_embd)).astype(dtype)   # (block_size, C), a constant
 
     def embed(self, start, T):
         return self.table[start:start + T]
