@@ -17,6 +17,7 @@ recompute P = exp(S - lse) and accumulate dv_j += P^T dout_i, dS = P * (dout_i v
 dq_i += dS k_j * scale, dk_j += dS^T q_i * scale. Extra memory is O(T) (lse, delta, dq) plus the tiles.
 With causal=True, tiles lying wholly above the diagonal are skipped, so roughly half the work disappears.
 Arithmetic is float64 for every input dtype, like the reference kernel, so both agree to float32 rounding.
+A boolean `mask`, when given, is itself Tq x Tk bytes (the caller's array); causal=True needs no mask at all.
 """
 import numpy as np
 
@@ -296,8 +297,9 @@ def flash_attention_backward_numba(q, k, v, out, lse, dout, mask=None, causal=Fa
 
 
 def workspace_bytes(Tq, Tk, D, Dv, block_q=BLOCK_Q, block_k=BLOCK_K, backward=False):
-    """Bytes the Numba kernel allocates per item (float64 buffers) beyond its inputs and outputs: O(T + tiles)."""
-    bq, bk = min(block_q, Tq), min(block_k, Tk)
+    """At most the bytes the Numba kernel allocates per item (float64 buffers) beyond inputs and outputs:
+    constant (tiles) in the forward, O(T) in the backward (delta and dq in float64)."""
+    bq, bk = block_q, block_k
     if not backward:  # s, pv, acc tiles + m, l + q_i, k_j, v_j float64 copies
         return 8 * (bq * bk + 2 * bq * Dv + 2 * bq + bq * D + bk * D + bk * Dv)
     return 8 * (Tq + Tq * D + 2 * bq * bk + 2 * bk * D + 2 * bk * Dv + 2 * bq * D + bq * Dv + bk * D + bk * Dv)
