@@ -13,7 +13,7 @@ The last section measures the int8 KV cache: bytes saved and the logit error of 
 import os
 import sys
 
-if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+if __name__ == "__main__" and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
     # glibc otherwise raises its mmap threshold after big frees and serves later arrays from already-resident heap
     # pages, which hides them from the peak-RSS measurement; a fixed 64 KiB threshold maps and unmaps each one.
     os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
