@@ -158,3 +158,16 @@ def test_gpt_with_flash_attention_equals_fused():
         runs.append([logits.data] + [p.grad for _, p in sorted(model.named_parameters())])
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_attention_costs_script_runs(tmp_path):
+    """scripts/attention_costs.py end to end at tiny lengths (its numbers are not checked, only that it reports)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "scripts" / "attention_costs.py"
+    done = subprocess.run([sys.executable, str(script), "--lengths=16,32", "--repeats=1", "--skip-4096",
+                           "--budget-mib=0.01"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "32   naive    skipped" in done.stdout and "flash (Numba tiles)" in done.stdout
+    assert "KV cache int8" in done.stdout and "greedy decoding of 200 tokens" in done.stdout
