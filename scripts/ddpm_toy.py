@@ -12,6 +12,9 @@ import os
 import tempfile
 import time
 
+for _var in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):   # before NumPy/Numba load: small ops stall on 2
+    os.environ.setdefault(_var, "1")                        # threads of a shared host (see PERF.md)
+
 import numpy as np
 
 from tinyllm.datasets.toy2d import TOY2D, energy_distance, sample_toy

@@ -12,6 +12,9 @@ Threads: run with NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 on a shared host (1
 """
 import argparse
 import time
+import os
+for _var in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):   # before NumPy/Numba load: small ops stall on 2
+    os.environ.setdefault(_var, "1")                        # threads of a shared host (see PERF.md)
 
 import numpy as np
 
