@@ -88,10 +88,11 @@ def test_bad_config_is_named():
 
 
 def test_a_small_ddpm_learns_two_moons():
-    """T=50 cosine, 300 Adam steps (measured ED 0.017; real vs real 0.004; N(0, I) vs data 0.047): the samples
-    must beat the threshold 0.03 and be seeded-deterministic; DDIM with eta=1 in 10 steps stays close too."""
+    """T=50 cosine, 400 Adam steps of 64 points (measured ED 0.0145; real vs real 0.004; N(0, I) vs data 0.047):
+    the samples must beat the bar 0.03 and be seeded-deterministic; DDIM with eta=1 in 10 steps (0.029) stays close.
+    Small batches keep the matmuls below OpenBLAS's threading threshold (2-thread regions stall on a shared host)."""
     m = DDPM(DDPMConfig(T=50, schedule="cosine", hidden=64, n_hidden=2), seed=0)
-    losses = train_ddpm(m, two_moons, 300, np.random.default_rng(0), batch_size=256, lr=3e-3)
+    losses = train_ddpm(m, two_moons, 400, np.random.default_rng(0), batch_size=64, lr=3e-3)
     assert np.mean(losses[-50:]) < np.mean(losses[:50])
     ref = two_moons(500, np.random.default_rng(2))
     samples = m.sample(500, np.random.default_rng(1))
