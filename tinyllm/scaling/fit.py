@@ -150,8 +150,9 @@ def _lm(theta, logN, logD, logL, delta, iters=200):
     return theta, float(obj)
 
 
-DEFAULT_GRID = {"a": (0.0, 5.0, 10.0), "b": (0.0, 5.0, 10.0), "e": (-1.0, 0.0, 1.0),
-                "alpha": (0.2, 0.5, 1.0), "beta": (0.2, 0.5, 1.0)}
+# 27 starts over the scales (a, b, e); LM moves the exponents freely from 0.3. In tests over random true parameters
+# this found the global fit every time; a 4-start grid sometimes let E collapse to 0. Pass a wider grid if unsure.
+DEFAULT_GRID = {"a": (0.0, 5.0, 10.0), "b": (0.0, 5.0, 10.0), "e": (-1.0, 0.0, 1.0), "alpha": (0.3,), "beta": (0.3,)}
 
 
 def fit_loss_surface(N, D, loss, delta=1e-3, grid=None, init=None):

@@ -25,7 +25,7 @@ from tinyllm.scaling.flops import gpt_flops_per_token, gpt_params
 @dataclasses.dataclass
 class SweepConfig:
     """The grid: budgets x shapes, and the training recipe every run shares."""
-    budgets: tuple[float, ...] = (1e12, 3e12, 1e13)   # training FLOPs per run, C
+    budgets: tuple[float, ...] = (1e11, 3e11, 1e12)   # training FLOPs per run, C (about 30 min, 2 workers)
     shapes: tuple[str, ...] = ("1x32", "2x32", "2x48", "2x64", "3x96", "4x128")   # n_layer x n_embd
     head_dim: int = 16             # n_head = n_embd // head_dim
     batch_size: int = 8            # B
