@@ -207,8 +207,7 @@ class MaskedDiffusionLM(Module):
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         bs = self.config.block_size
-        kwargs.setdefault("rng", np.random.default_rng(0))                   # one stream across the blocks
-        if kwargs["rng"] is None:
+        if kwargs.get("rng") is None:                                         # one stream across the blocks
             kwargs["rng"] = np.random.default_rng(0)
         ids = np.tile(np.asarray(list(prompt_ids), dtype=np.int64), (num_samples, 1))   # (B, T0)
         start = ids.shape[1]
