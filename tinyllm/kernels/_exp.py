@@ -105,3 +105,16 @@ def _exp_nonpos_overload(t):
     if t == types.float32:
         return lambda t: _exp_nonpos32(t)
     return lambda t: _exp_nonpos64(t)
+
+
+def as_dtype_of(value, t):
+    """value as a float of t's dtype; in @njit code this keeps float32 arithmetic in float32 (a Python float
+    literal would promote it to float64, halving the SIMD width). From Python it returns value unchanged."""
+    return value
+
+
+@overload(as_dtype_of, inline="always")
+def _as_dtype_of_overload(value, t):
+    if t == types.float32:
+        return lambda value, t: np.float32(value)
+    return lambda value, t: np.float64(value)

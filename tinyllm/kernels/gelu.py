@@ -2,13 +2,22 @@
 
 The Numba twins use 0.5 (1 + tanh(u)) = sigmoid(2u), evaluated as 1 / (1 + e^{-2u}) with e^{-2|u|} <= 1 (no
 overflow, no cancellation in 1 + tanh for very negative x), and the exact form's pdf exp(-x^2 / 2); both exps
-go through the vectorisable exp of `_exp.py`. erf has no such shortcut and is libm's scalar erf.
+go through the vectorisable exp of `_exp.py`. The tanh form computes in the input's dtype (float32 arrays in
+float32: twice the SIMD width of float64, within a few ulp of the float64 twin); erf has no such shortcut and is
+libm's scalar erf, in float64.
 """
 import math
 
 import numpy as np
 
 from ._rows import FASTMATH, exp_nonpos, is_float, njit, prange, threads_for
+
+try:
+    from ._exp import as_dtype_of
+except ImportError:  # no Numba: the kernels are plain Python and unused
+    def as_dtype_of(value, t):
+        """value unchanged (the Numba-less stand-in)."""
+        return value
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; the reference may be slow
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -42,42 +51,52 @@ def gelu_backward_numpy(x, dy, approximate=True):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Numba twins over flat arrays, elements lo..hi-1, arithmetic in float64 like the NumPy twin. error_model="numpy"
-# drops Numba's Python-style check for division by zero, a branch that would stop the loops from vectorising.
+# Numba twins over flat arrays, elements lo..hi-1. The tanh form runs in x's dtype: every constant goes through
+# as_dtype_of, since a bare Python float would promote float32 arithmetic to float64. error_model="numpy" drops
+# Numba's Python-style check for division by zero, a branch that would stop the loops from vectorising.
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sigmoid_2u(u):
-    """(s, 1 - s) with s = sigmoid(2u) = 0.5 (1 + tanh u), both without cancellation."""
-    z = exp_nonpos(-2.0 * abs(u))  # in (0, 1]
-    inv = 1.0 / (1.0 + z)
+    """(s, 1 - s) with s = sigmoid(2u) = 0.5 (1 + tanh u), both without cancellation, in u's dtype."""
+    z = exp_nonpos(as_dtype_of(-2.0, u) * abs(u))  # in (0, 1]
+    inv = as_dtype_of(1.0, u) / (as_dtype_of(1.0, u) + z)
     return (inv, z * inv) if u >= 0 else (z * inv, inv)
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _u(xi):
+    """u = sqrt(2/pi) (x + 0.044715 x^3), in x's dtype."""
+    return as_dtype_of(_SQRT_2_OVER_PI, xi) * (xi + as_dtype_of(0.044715, xi) * xi * xi * xi)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_flat(x, y, approximate, lo, hi):
     """y = GELU(x) for elements lo..hi-1 of the flat arrays x, y."""
-    for i in range(lo, hi):
-        xi = np.float64(x[i])
-        if approximate:
-            s, _ = _sigmoid_2u(_SQRT_2_OVER_PI * (xi + 0.044715 * xi * xi * xi))
-            y[i] = xi * s
-        else:
+    if approximate:
+        for i in range(lo, hi):
+            s, _ = _sigmoid_2u(_u(x[i]))
+            y[i] = x[i] * s
+    else:
+        for i in range(lo, hi):
+            xi = np.float64(x[i])
             y[i] = 0.5 * xi * (1.0 + math.erf(xi * _INV_SQRT_2))
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_flat(x, dy, dx, approximate, lo, hi):
     """dx = dy * GELU'(x) for elements lo..hi-1 (recomputing u from x: cheaper than saving it)."""
-    for i in range(lo, hi):
-        xi = np.float64(x[i])
-        if approximate:
+    if approximate:
+        for i in range(lo, hi):
             # d/dx [x s(u)] = s + x * 2 s (1 - s) * du/dx, since 0.5 (1 - tanh^2 u) = 2 s (1 - s)
-            s, sc = _sigmoid_2u(_SQRT_2_OVER_PI * (xi + 0.044715 * xi * xi * xi))
-            du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * xi * xi)
-            d = s + 2.0 * xi * s * sc * du
-        else:
+            xi = x[i]
+            s, sc = _sigmoid_2u(_u(xi))
+            du = as_dtype_of(_SQRT_2_OVER_PI, xi) * (as_dtype_of(1.0, xi) + as_dtype_of(3 * 0.044715, xi) * xi * xi)
+            dx[i] = dy[i] * (s + as_dtype_of(2.0, xi) * xi * s * sc * du)
+    else:
+        for i in range(lo, hi):
+            xi = np.float64(x[i])
             d = 0.5 * (1.0 + math.erf(xi * _INV_SQRT_2)) + xi * exp_nonpos(-0.5 * xi * xi) * _INV_SQRT_2PI
-        dx[i] = np.float64(dy[i]) * d
+            dx[i] = np.float64(dy[i]) * d
 
 
 @njit(cache=True, parallel=True)
