@@ -41,7 +41,6 @@ def read_log(model):
 
 
 def report(args):
-    from tinyllm.models import build_model
     rows, steps = {}, set()
     for model in PRESET:
         log = read_log(model)
@@ -53,12 +52,12 @@ def report(args):
         steps |= set(evals)
         rows[model] = (evals, statistics.median(r["ms_per_step"] for r in train_recs) if train_recs else float("nan"),
                        statistics.median(r["tokens_per_s"] for r in train_recs) if train_recs else float("nan"))
-    shown = sorted(s for s in steps if s % 500 == 0 or s == max(steps))
+    shown = sorted(steps)
     print("| model | params | " + " | ".join(f"val @{s}" for s in shown) + " | median ms/step | tokens/s |")
     print("|---|---|" + "---|" * len(shown) + "---|---|")
     for model, (evals, ms, tps) in rows.items():
         manifest = json.loads((out_dir(model) / "latest" / "manifest.json").read_text(encoding="utf-8"))
-        n = build_model(model, manifest.get("model_config") or manifest.get("config", {}).get("model")).num_parameters()
+        n = manifest["model"]["num_parameters"]
         vals = " | ".join(f"{evals[s]:.4f}" if s in evals else "-" for s in shown)
         print(f"| {model} | {n:,} | {vals} | {ms:.1f} | {tps:,.0f} |")
     if "gpt" in rows:
