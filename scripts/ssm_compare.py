@@ -1,7 +1,7 @@
 """Mamba and S4D against the baby GPT on tiny Shakespeare (char level, ~0.8M parameters, the 2000-step recipe),
 then the generation cost per token as the context grows. Training goes through `tinyllm train` itself.
 
-    python scripts/ssm_compare.py train --model=mamba           # one run (out/compare_mamba/log.jsonl); repeat per model
+    python scripts/ssm_compare.py train --model=mamba           # one run -> out/compare_mamba/log.jsonl
     python scripts/ssm_compare.py train --model=gpt --max_iters=200
     python scripts/ssm_compare.py report                        # val loss / tokens/s table from the three logs
     python scripts/ssm_compare.py generate --threads=1          # ms per generated token vs context length
@@ -27,7 +27,8 @@ def out_dir(model):
 def train(args):
     from tinyllm.training.cli import run
     argv = [f"--model={args.model}", f"--preset={PRESET[args.model]}", f"--out_dir={out_dir(args.model)}",
-            f"--max_iters={args.max_iters}", f"--lr_decay_iters={args.max_iters}", f"--eval_interval={args.eval_interval}",
+            f"--max_iters={args.max_iters}", f"--lr_decay_iters={args.max_iters}",
+            f"--eval_interval={args.eval_interval}",
             f"--eval_iters={args.eval_iters}", "--sample_tokens=200"]
     print("tinyllm train " + " ".join(argv), flush=True)
     run(argv, print_fn=lambda *a, **k: print(*a, **k, flush=True))
@@ -79,7 +80,8 @@ def _time_per_token(fn, repeats):
 
 
 def generate(args):
-    """ms per new token (best of --repeats) at context n: Mamba/S4D recurrent step, GPT with KV cache, GPT recomputing the context."""
+    """ms per new token (best of --repeats) at context n: Mamba/S4D recurrent step, GPT with KV cache, and GPT
+    recomputing the whole context."""
     import numpy as np
 
     from tinyllm import kernels

@@ -96,7 +96,7 @@ def selective_scan_backward_numpy(u, delta, A, B, C, h_ckpt, dy, chunk=16, delta
     g = np.zeros((Bt, D, N))                                                      # dL/dh_t from the future
     for c in reversed(range(_n_chunks(L, chunk))):
         t0, t1 = c * chunk, min(L, (c + 1) * chunk)
-        hs, A_bars = [np.swapaxes(h_ckpt[:, c], 1, 2)], []                                           # recompute this chunk
+        hs, A_bars = [np.swapaxes(h_ckpt[:, c], 1, 2)], []                       # recompute this chunk
         for t in range(t0, t1):
             A_bars.append(np.exp(delta[:, t, :, None] * A))
             hs.append(A_bars[-1] * hs[-1] + (delta[:, t] * u[:, t])[:, :, None] * B[:, t, None, :])
