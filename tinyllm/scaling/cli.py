@@ -59,7 +59,8 @@ def analyse(records, holdout=(), n_boot=100, seed=0, print_fn=print, grid=None):
         optima = []
         print_fn(f"IsoFLOP parabolas: skipped ({e})")
     for o in optima:
-        print_fn(f"C={o.C:.3g}: N*={o.N_opt:,.0f}  D*={o.D_opt:,.0f}  L*={o.L_opt:.4f}  ({o.n_runs} runs)")
+        print_fn(f"C={o.C:.3g}: N*={o.N_opt:,.0f}  D*={o.D_opt:,.0f}  L*={o.L_opt:.4f}  ({o.n_runs} runs)"
+                 + ("" if o.inside else "  [vertex OUTSIDE the sizes tried: extrapolated, widen the grid]"))
     summary["optima"] = [dataclasses.asdict(o) for o in optima]
     if len(optima) >= 2:
         a, kN = power_law([o.C for o in optima], [o.N_opt for o in optima])

@@ -45,6 +45,7 @@ class IsoFlopOptimum:
     D_opt: float
     L_opt: float
     n_runs: int
+    inside: bool = True   # False when the vertex lies outside the sizes tried: an extrapolation, widen the grid
 
 
 def isoflop_optima(runs):
@@ -62,7 +63,9 @@ def isoflop_optima(runs):
         loss = np.array([r["loss"] for r in group])
         logN_star, L_star = parabola_vertex(logN, loss)
         logD_star, _ = parabola_vertex(logD, loss)
-        optima.append(IsoFlopOptimum(C, float(np.exp(logN_star)), float(np.exp(logD_star)), L_star, len(group)))
+        inside = bool(logN.min() <= logN_star <= logN.max())
+        optima.append(IsoFlopOptimum(C, float(np.exp(logN_star)), float(np.exp(logD_star)), L_star, len(group),
+                                     inside))
     return optima
 
 
