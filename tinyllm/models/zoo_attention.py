@@ -11,7 +11,7 @@ Masks are boolean, True = may attend: the causal (or window) mask over (Tq, Tk) 
 (B, 1, 1, Tk) marking padding with False. Cross-attention (the decoder reading the encoder's output `memory`)
 is never causal and uses no position code, as in T5. attn_impl="fused" sends dot-product scores without a bias
 to the fused Numba kernel (F.scaled_dot_product_attention) and causal local windows to the banded form;
-"naive" spells every step out. They are tested equal.
+"naive" spells every step out; "tiled" is "fused" with the flash-style kernel. They are tested equal.
 """
 import numpy as np
 
@@ -99,7 +99,7 @@ class MultiHeadAttention(Module):
         Tq, Tk, D = q.shape[-2], k.shape[-2], self.head_dim
         local = self.kind == "local"
         bias = pos.bias(Tq, Tk, causal) if pos is not None else None          # (H, Tq, Tk) or None
-        fused = self.attn_impl == "fused" and not self.record
+        fused = self.attn_impl in ("fused", "tiled") and not self.record
         dot_scale = getattr(self.score, "scale", None)
         if fused and local and causal and dot_scale is not None and key_mask is None and not cached:
             return local_attention_banded(q, k, v, self.window, dot_scale,
@@ -113,6 +113,9 @@ class MultiHeadAttention(Module):
             keep = key_mask if keep is None else keep & key_mask              # (B, 1, Tq|1, Tk)
         if fused and getattr(self.score, "fusable", False) and bias is None:
             qs = q if np.isclose(dot_scale, D ** -0.5) else q * float(dot_scale * np.sqrt(D))
+            if self.attn_impl == "tiled":                                     # the flash-style kernel
+                from tinyllm.autograd.flash import flash_attention
+                return flash_attention(qs, k, v, mask=keep, causal=causal and keep is None)
             return F.scaled_dot_product_attention(qs, k, v, mask=keep, causal=causal and keep is None)
         s = self.score(q, k)                                                  # (B, H, Tq, Tk)
         if bias is not None:
