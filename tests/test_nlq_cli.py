@@ -38,7 +38,7 @@ def test_translate_writes_queries_and_errors(tmp_path, capsys):
     src.write_text('{"id": "q1", "index": "articles", "question": "diffusion models"}\n'
                    '{"id": "q2", "index": "library", "question": "anything"}\n\n'
                    '{"id": "q3", "index": "gutenberg", "question": "white whale"}\n')
-    assert main(["translate", "--jsonl", str(src), "--out", str(dst)]) == 0
+    assert main(["translate", "--jsonl", str(src), "--out", str(dst), "--translator", "baseline"]) == 0
     lines = [json.loads(x) for x in dst.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2", "q3"]
     assert lines[0]["query"]["query"]["multi_match"]["fields"] == ["title", "abstract"]
@@ -52,7 +52,7 @@ def test_translate_rejects_unsafe_translator_output(tmp_path, monkeypatch):
     monkeypatch.setattr(baseline, "translate", lambda index, q: {"query": {"match_all": {}}, "script_fields": {}})
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text('{"id": 1, "index": "articles", "question": "x"}\n')
-    assert main(["translate", "--jsonl", str(src), "--out", str(dst)]) == 0
+    assert main(["translate", "--jsonl", str(src), "--out", str(dst), "--translator", "baseline"]) == 0
     assert json.loads(dst.read_text()) == {"id": 1, "error": "rejected: $.script_fields: scripts are not allowed"}
 
 
@@ -88,3 +88,19 @@ def test_write_atomic_replaces_whole_file(tmp_path):
 def test_basic_auth_needs_a_colon(capsys):
     assert main(["load", "--es-url", "http://127.0.0.1:9", "--basic-auth", "elastic"]) == 2
     assert "--basic-auth must be user:password" in capsys.readouterr().err
+
+
+def test_translate_uses_the_trained_model_by_default(tmp_path):
+    from tinyllm.nlq.translator import CannotTranslate, Translator
+    question = "how many papers are in cs.CL?"
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps({"id": "m1", "index": "articles", "question": question}) + "\n")
+    assert main(["translate", "--jsonl", str(src), "--out", str(dst)]) == 0
+    line = json.loads(dst.read_text())
+    model = Translator.load()
+    assert model.kind == "model", "the shipped checkpoint data/nlq_model/ should load"
+    try:
+        expected = {"id": "m1", "query": model.translate(question, "articles")}
+    except CannotTranslate:
+        expected = None
+    assert line == expected if expected else "error" in line

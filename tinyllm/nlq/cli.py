@@ -3,6 +3,7 @@
     tinyllm nlq load [--serve]                       create + fill both indexes (embedded engine unless --es-url)
     tinyllm nlq eval data/nlq_testset.jsonl          execution accuracy of the keyword baseline
     tinyllm nlq translate --jsonl IN --out OUT       {"id","index","question"} -> {"id","query"} or {"id","error"}
+                                                     (the trained model by default; --translator=baseline)
     tinyllm nlq validate body.json --index=articles  run the safety gate on one body (- reads stdin)
 
 Every command takes --es-url (default: env TINYLLM_ES_URL; without one, an embedded osmem-server is started, and
@@ -185,7 +186,7 @@ def build_parser():
     p = sub.add_parser("translate", parents=[common], help="translate questions in bulk")
     p.add_argument("--jsonl", required=True, metavar="IN", help="JSON Lines with id, index, question")
     p.add_argument("--out", required=True, help="output JSON Lines (written atomically)")
-    p.add_argument("--translator", default="baseline", help="baseline, or module:function")
+    p.add_argument("--translator", default="model", help="model (the shipped checkpoint), baseline, or module:function")
     p = sub.add_parser("validate", parents=[common], help="check one query body with the safety gate")
     p.add_argument("file", help="a JSON file with the body, or - for stdin")
     p.add_argument("--index", default=None, choices=schema.INDEXES)
