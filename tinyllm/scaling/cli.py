@@ -52,19 +52,22 @@ def analyse(records, holdout=(), n_boot=100, seed=0, print_fn=print, grid=None):
     groups = {}
     for r in fit_recs:
         groups.setdefault(float(r["C"]), []).append(r)
-    usable = [r for C, g in groups.items() if len(g) >= 3 for r in g]
-    try:
-        optima = isoflop_optima(usable)
-    except ValueError as e:
-        optima = []
-        print_fn(f"IsoFLOP parabolas: skipped ({e})")
+    optima = []
+    for C in sorted(groups):  # one budget at a time, so a budget without a minimum does not sink the others
+        try:
+            optima += isoflop_optima(groups[C])
+        except ValueError as e:
+            print_fn(f"C={C:.3g}: no parabola vertex ({e})")
     for o in optima:
         print_fn(f"C={o.C:.3g}: N*={o.N_opt:,.0f}  D*={o.D_opt:,.0f}  L*={o.L_opt:.4f}  ({o.n_runs} runs)"
                  + ("" if o.inside else "  [vertex OUTSIDE the sizes tried: extrapolated, widen the grid]"))
     summary["optima"] = [dataclasses.asdict(o) for o in optima]
-    if len(optima) >= 2:
-        a, kN = power_law([o.C for o in optima], [o.N_opt for o in optima])
-        b, kD = power_law([o.C for o in optima], [o.D_opt for o in optima])
+    inside = [o for o in optima if o.inside]   # an extrapolated vertex would set the exponent by itself
+    if len(inside) < 2:
+        print_fn(f"approach 2 (parabolas): skipped, {len(inside)} budget(s) have their vertex inside the sizes tried")
+    else:
+        a, kN = power_law([o.C for o in inside], [o.N_opt for o in inside])
+        b, kD = power_law([o.C for o in inside], [o.D_opt for o in inside])
         summary.update(a_parabola=a, b_parabola=b, kN=kN, kD=kD)
         print_fn(f"approach 2 (parabolas): N* ∝ C^{a:.3f}, D* ∝ C^{b:.3f}  (Chinchilla: 0.50 / 0.50)")
     if len(fit_recs) >= 5:
@@ -88,7 +91,7 @@ def analyse(records, holdout=(), n_boot=100, seed=0, print_fn=print, grid=None):
         summary["holdout_predictions"] = preds
         for C in sorted(held):
             print_fn(f"at C={C:.3g}: fit's N_opt ≈ {float(fit.optimal_N(C)):,.0f} (C=6ND form)"
-                     + (f", parabola power law N* ≈ {kN * C ** a:,.0f}" if len(optima) >= 2 else ""))
+                     + (f", parabola power law N* ≈ {kN * C ** a:,.0f}" if len(inside) >= 2 else ""))
     else:
         print_fn(f"L(N,D) fit: skipped (needs >= 5 runs outside the holdout, have {len(fit_recs)})")
     return summary
