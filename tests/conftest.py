@@ -1,5 +1,13 @@
-"""Shared test set-up: Hypothesis profiles (no deadline since Numba compiles on first call; derandomised on CI)."""
+"""Shared test set-up: one BLAS thread, and Hypothesis profiles (no deadline since Numba compiles on first call;
+derandomised on CI)."""
 import os
+import sys
+
+# Tests multiply small matrices; with 2 BLAS threads on a shared host each tiny product can stall ~10 ms waiting for
+# a descheduled core (measured: a 307 s test took 11 s single-threaded). This must run before NumPy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # not OMP_*: Numba's own threads stay as they are
+    os.environ.setdefault(_var, "1")
+BLAS_PINNED = "numpy" not in sys.modules  # False would mean a plugin imported NumPy first and the pin came too late
 
 from hypothesis import HealthCheck, settings
 
