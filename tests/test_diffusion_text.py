@@ -161,8 +161,11 @@ def test_sample_cli_dispatches_to_the_diffusion_sampler(tmp_path, capsys):
 def test_tinyllm_train_runs_the_diffusion_model(tmp_path):
     from tinyllm.training.checkpoint import load_checkpoint
     from tinyllm.training.cli import run
+    printed = []
     trainer = run(["--model=diffusion", "--max_iters=3", "--eval_interval=3", "--eval_iters=1", "--log_interval=1",
-                   "--preset=diffusion_tiny", f"--out_dir={tmp_path}"], print_fn=lambda *a, **k: None)
+                   "--preset=diffusion_tiny", f"--out_dir={tmp_path}"], print_fn=lambda *a, **k: printed.append(a))
     assert trainer.step == 3 and np.isfinite(trainer.best_val_loss)
+    samples = [a[0] for a in printed if a and str(a[0]).startswith("sample:\n")]
+    assert samples and len(samples[0]) > len("sample:\n"), "the end-of-run sample goes through the diffusion sampler"
     ckpt = load_checkpoint(tmp_path / "latest")
     assert isinstance(ckpt.model, MaskedDiffusionLM) and ckpt.model.config.pos == "rope"

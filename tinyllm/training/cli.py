@@ -129,11 +129,15 @@ def _one_line(d, prefix=""):
 
 
 def sample(model, tokenizer, cfg, prompt):
-    """A continuation of `prompt` from the trained model (KV cache; seeded by cfg.seed)."""
+    """A continuation of `prompt` from the trained model (KV cache, or the model's own sampler if it is not
+    autoregressive, e.g. the masked diffusion LM; seeded by cfg.seed)."""
     from tinyllm.sampling.generate import generate_text
     from tinyllm.sampling.logits import SamplingConfig
-    text = generate_text(model, tokenizer, prompt, cfg.sample_tokens,
-                         SamplingConfig(temperature=cfg.temperature, seed=cfg.seed))
+    sampling = SamplingConfig(temperature=cfg.temperature, seed=cfg.seed)
+    if getattr(model, "autoregressive", True):
+        text = generate_text(model, tokenizer, prompt, cfg.sample_tokens, sampling)
+    else:
+        text = model.generate_texts(tokenizer, prompt, cfg.sample_tokens, sampling)[0]
     model.train()
     return prompt + text
 

@@ -62,14 +62,14 @@ PRESETS = {
         "block_size": 64, "batch_size": 12, "max_iters": 2000,
         "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
         "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
-        "sample_tokens": 0, "out_dir": "out/diffusion_baby",
+        "sample_tokens": 200, "out_dir": "out/diffusion_baby",
     },
     "diffusion_tiny": {
         "model_name": "diffusion",
         "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "dropout": 0.0, "bias": False,
                   "tie_embeddings": True, "dtype": "float32", "pos": "rope"},
         "block_size": 32, "batch_size": 8, "max_iters": 60, "warmup_iters": 10, "lr_decay_iters": 60,
-        "eval_interval": 30, "eval_iters": 5, "log_interval": 10, "sample_tokens": 0, "out_dir": "out/diffusion_tiny",
+        "eval_interval": 30, "eval_iters": 5, "log_interval": 10, "sample_tokens": 100, "out_dir": "out/diffusion_tiny",
     },
     # nanoGPT's shakespeare_char shape (10.7M parameters): the speed benchmark's large config. On 2 CPU cores a
     # step takes over a second, so a full run is hours; use it for timing or with a small --max_iters.
