@@ -139,6 +139,7 @@ def _lm(theta, logN, logD, logL, delta, iters=200):
         step = np.linalg.solve(H + lam * (np.diag(np.diag(H)) + 1e-12 * np.eye(5)), -g)
         trial = theta + step
         trial[3:] = np.clip(trial[3:], 0.0, 3.0)   # exponents stay in a physical range
+        trial[2] = max(trial[2], -30.0)             # E = e^e >= 1e-13: "no irreducible loss" without e -> -inf
         r_t, J_t = _residual_and_jacobian(trial, logN, logD, logL)
         obj_t = _huber(r_t, delta).sum()
         if obj_t < obj:
@@ -168,7 +169,8 @@ def fit_loss_surface(N, D, loss, delta=1e-3, grid=None, init=None):
         raise ValueError(f"delta must be > 0, got {delta!r}")
     logN, logD, logL = np.log(N), np.log(D), np.log(loss)
     if init is not None:
-        starts = [np.array([np.log(init.A), np.log(init.B), np.log(init.E), init.alpha, init.beta])]
+        starts = [np.log([init.A, init.B, max(init.E, 1e-13)]).tolist() + [init.alpha, init.beta]]
+        starts = [np.array(starts[0])]
     else:
         g = DEFAULT_GRID if grid is None else grid
         starts = [np.array(s, dtype=np.float64) for s in
