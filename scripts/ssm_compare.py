@@ -5,6 +5,7 @@ then the generation cost per token as the context grows. Training goes through `
     python scripts/ssm_compare.py train --model=gpt --max_iters=200
     python scripts/ssm_compare.py report                        # val loss / tokens/s table from the three logs
     python scripts/ssm_compare.py generate --threads=1          # ms per generated token vs context length
+    python scripts/ssm_compare.py steptime --threads=1          # training step time of the three, interleaved
 
 The three runs can go in parallel (one process each). Wall times depend on the machine's load: compare models
 measured at the same time, and prefer --threads=1 numbers.
@@ -118,6 +119,38 @@ def generate(args):
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
+def steptime(args):
+    """Median ms of full training steps (batch, loss, backward, clip, AdamW), models interleaved in one process."""
+    import numpy as np
+
+    from tinyllm import kernels
+    from tinyllm.models import build_model
+    from tinyllm.training.optim import clip_grad_norm
+    from tinyllm.training.trainer import TrainConfig, build_optimizer
+    kernels.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    models = {name: build_model(name) for name in PRESET}
+    opts = {name: build_optimizer(m, TrainConfig()) for name, m in models.items()}
+    times = {name: [] for name in models}
+    print(f"kernels={kernels.backend} threads={kernels.num_threads()}; B=12, T=64; {args.steps} steps each, "
+          f"interleaved so every model sees the same load", flush=True)
+    for i in range(args.steps + 1):
+        x = rng.integers(0, 65, (12, 64))
+        y = rng.integers(0, 65, (12, 64))
+        for name, model in models.items():
+            t0 = time.perf_counter()
+            opts[name].zero_grad()
+            model.loss((x, y)).backward()
+            clip_grad_norm(opts[name].params(), 1.0)
+            opts[name].step()
+            if i:                                                      # step 0 warms up (Numba compiles)
+                times[name].append(time.perf_counter() - t0)
+    gpt = statistics.median(times["gpt"])
+    print("| model | median ms/step | vs GPT |\n|---|---|---|")
+    for name, ts in times.items():
+        print(f"| {name} | {statistics.median(ts) * 1e3:.1f} | {statistics.median(ts) / gpt:.2f}x |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -127,13 +160,16 @@ def main():
     t.add_argument("--eval_interval", type=int, default=250)
     t.add_argument("--eval_iters", type=int, default=100)
     sub.add_parser("report")
+    st = sub.add_parser("steptime")
+    st.add_argument("--threads", type=int, default=1)
+    st.add_argument("--steps", type=int, default=20)
     g = sub.add_parser("generate")
     g.add_argument("--threads", type=int, default=1)
     g.add_argument("--repeats", type=int, default=20)
     g.add_argument("--contexts", type=int, nargs="+", default=[16, 64, 256, 1024])
     args = p.parse_args()
     print(f"ssm_compare {args.cmd}: pid {os.getpid()}", flush=True)
-    {"train": train, "report": report, "generate": generate}[args.cmd](args)
+    {"train": train, "report": report, "generate": generate, "steptime": steptime}[args.cmd](args)
 
 
 if __name__ == "__main__":
