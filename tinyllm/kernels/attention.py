@@ -235,15 +235,22 @@ def attention_backward_numba(q, k, v, out, lse, dout, mask=None, causal=False, s
     """Numba twin of attention_backward_numpy."""
     if not _numba_can_run(q, k, v, mask) or not is_float(out, dout):
         return attention_backward_numpy(q, k, v, out, lse, dout, mask, causal, scale)
+    scale, (q3, k3, v3, o3, do3), l2, m, midx, work = backward_inputs(q, k, v, out, lse, dout, mask, scale)
+    dq, dk, dv = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
+    run = _backward_all if threads_for(work) > 1 else _backward_all_serial
+    run(q3, k3, v3, o3, l2, do3, m, midx, mask is not None, bool(causal), float(scale), dq, dk, dv)
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+def backward_inputs(q, k, v, out, lse, dout, mask, scale):
+    """Checks and flattening shared by the Numba attention backward kernels (this one and the tiled twin):
+    -> (scale, (q, k, v, out, dout) as contiguous (N, T, D), lse (N, Tq) float64, mask rows, mask index, work)."""
     lead, (Tq, D), Tk, Dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
     if out.shape != lead + (Tq, Dv) or dout.shape != out.shape or lse.shape != lead + (Tq,):
         raise ValueError(f"out and dout must be {lead + (Tq, Dv)} and lse {lead + (Tq,)}, "
                          f"got {out.shape}, {dout.shape}, {lse.shape}")
     scale = 1.0 / np.sqrt(D) if scale is None else scale
     m, midx = _flat_mask(mask, lead, Tq, Tk)
-    q3, k3, v3, o3, do3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v, out, dout))
+    flat = tuple(np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v, out, dout))
     l2 = np.ascontiguousarray(lse, dtype=np.float64).reshape(-1, Tq)
-    dq, dk, dv = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
-    run = _backward_all if threads_for(q3.shape[0] * Tq * Tk * D) > 1 else _backward_all_serial
-    run(q3, k3, v3, o3, l2, do3, m, midx, mask is not None, bool(causal), float(scale), dq, dk, dv)
-    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+    return scale, flat, l2, m, midx, flat[0].shape[0] * Tq * Tk * D

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._blas import mm
 from ._rows import FASTMATH, exp_nonpos, njit, prange, threads_for
-from .attention import _flat_mask, _numba_can_run
+from .attention import _flat_mask, _numba_can_run, backward_inputs
 
 BLOCK_Q = 64   # queries per tile
 BLOCK_K = 64   # keys per tile: a (64, 64) float64 score tile is 32 KiB, well inside L1/L2
@@ -281,16 +281,9 @@ def flash_attention_backward_numba(q, k, v, out, lse, dout, mask=None, causal=Fa
     _check_blocks(block_q, block_k)
     if not _numba_can_run(q, k, v, mask) or out.dtype not in (np.float32, np.float64) or dout.dtype != out.dtype:
         return flash_attention_backward_numpy(q, k, v, out, lse, dout, mask, causal, scale, block_q, block_k)
-    lead, (Tq, D), Tk, Dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
-    if out.shape != lead + (Tq, Dv) or dout.shape != out.shape or lse.shape != lead + (Tq,):
-        raise ValueError(f"out and dout must be {lead + (Tq, Dv)} and lse {lead + (Tq,)}, "
-                         f"got {out.shape}, {dout.shape}, {lse.shape}")
-    scale = 1.0 / np.sqrt(D) if scale is None else scale
-    m, midx = _flat_mask(mask, lead, Tq, Tk)
-    q3, k3, v3, o3, do3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v, out, dout))
-    l2 = np.ascontiguousarray(lse, dtype=np.float64).reshape(-1, Tq)
+    scale, (q3, k3, v3, o3, do3), l2, m, midx, work = backward_inputs(q, k, v, out, lse, dout, mask, scale)
     dq, dk, dv = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
-    run = _backward_all if threads_for(q3.shape[0] * Tq * Tk * D) > 1 else _backward_all_serial
+    run = _backward_all if threads_for(work) > 1 else _backward_all_serial
     run(q3, k3, v3, o3, l2, do3, m, midx, mask is not None, bool(causal), float(scale), int(block_q), int(block_k),
         dq, dk, dv)
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)

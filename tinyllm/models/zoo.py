@@ -19,7 +19,7 @@ import numpy as np
 
 import tinyllm.functional as F
 from tinyllm.autograd.tensor import Tensor
-from tinyllm.models.gpt import GPTConfig
+from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.models.moe import MoE
 from tinyllm.models.positions import POSITIONS, build_position
 from tinyllm.models.scores import SCORES
@@ -159,14 +159,7 @@ class ZooGPT(Module):
         self.lm_head = None if cfg.tie_embeddings else Linear(cfg.n_embd, cfg.vocab_size, bias=False, rng=rng,
                                                               dtype=dtype)
 
-    def _check_ids(self, idx, what="idx"):
-        idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
-        if idx.ndim != 2 or idx.dtype.kind not in "iu":
-            raise ValueError(f"{what} must be an integer array of shape (B, T), got {idx.dtype} {idx.shape}")
-        V = self.config.vocab_size
-        if idx.size and (idx.min() < 0 or idx.max() >= V):
-            raise ValueError(f"{what} must hold token ids in [0, {V}), got min {idx.min()} and max {idx.max()}")
-        return idx
+    _check_ids = GPT._check_ids   # the same (B, T) integer-id check as the GPT's
 
     def _logits2d(self, idx, cache=None):
         """idx (B, T) -> logits (B*T, V) for positions start..start+T-1 (start = cache.pos, or 0)."""
