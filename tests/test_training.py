@@ -109,6 +109,17 @@ def test_cli_preset_picks_its_architecture():
     assert build_config(["--model=mamba"])[0] == "mamba"
 
 
+def test_cli_models_without_their_own_preset_take_the_baby_recipe():
+    from tinyllm.training.cli import build_config
+    for name, config_name in [("gpt_zoo", "ZooConfig"), ("bert", "BertConfig")]:
+        model_name, cfg, _ = build_config([f"--model={name}", "--model.pos=rope"])
+        assert (model_name, type(cfg.model).__name__, cfg.model.pos) == (name, config_name, "rope")
+        assert (cfg.model.n_layer, cfg.model.n_embd, cfg.max_iters) == (4, 128, 2000)
+    from tinyllm.config import ConfigError
+    with pytest.raises(ConfigError, match="is for --model=gpt, not --model=mamba"):
+        build_config(["--model=mamba", "--preset=baby"])
+
+
 def test_cli_help_lists_every_field_with_preset_defaults(capsys):
     from tinyllm.training.cli import main
     from tinyllm.training.trainer import TrainConfig

@@ -40,18 +40,19 @@ def build_config(argv):
                               f"size comes from the tokenizer")
         else:
             rest.append(token)
-    if preset is None:  # default: the baby preset of the chosen architecture ("baby" for gpt, "mamba_baby", ...)
-        preset = DEFAULT_PRESET if model_name in (None, "gpt") else f"{model_name}_{DEFAULT_PRESET}"
+    if model_name is not None and model_name not in MODELS:
+        raise ConfigError(f"unknown model {model_name!r}; choose one of {sorted(MODELS)}")
+    if preset is None:  # default: the chosen architecture's own baby preset ("mamba_baby", ...), else "baby"
+        own = f"{model_name}_{DEFAULT_PRESET}"
+        preset = own if model_name not in (None, "gpt") and own in PRESETS else DEFAULT_PRESET
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     values = dict(PRESETS[preset])
     preset_model = values.pop("model_name", "gpt")
     if model_name is None:
         model_name = preset_model
-    elif model_name != preset_model:
+    elif not issubclass(MODELS[model_name][0], MODELS[preset_model][0]):  # e.g. gpt_zoo and bert extend GPTConfig
         raise ConfigError(f"--preset={preset} is for --model={preset_model}, not --model={model_name}")
-    if model_name not in MODELS:
-        raise ConfigError(f"unknown model {model_name!r}; choose one of {sorted(MODELS)}")
     config_cls = MODELS[model_name][0]
     cfg = merge_preset(TrainConfig(model=config_cls()), values)
     cfg = parse_overrides(cfg, rest)
