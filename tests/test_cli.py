@@ -27,3 +27,22 @@ def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "tinyllm.cli", "info"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "tinyllm" in r.stdout
+
+
+def test_train_and_sample_default_to_one_blas_thread_unless_the_user_chose():
+    env = {}
+    assert cli.pin_blas_threads("train", env) and env["OPENBLAS_NUM_THREADS"] == "1"
+    env = {"OMP_NUM_THREADS": "2"}
+    assert not cli.pin_blas_threads("sample", env) and "OPENBLAS_NUM_THREADS" not in env
+    env = {}
+    assert not cli.pin_blas_threads("nlq", env) and env == {}
+
+
+def test_blas_pin_reaches_a_fresh_train_process():
+    import os
+    code = ("import os, sys; from tinyllm import cli; sys.argv = ['tinyllm', 'train', '--help']; "
+            "rc = cli.main(); print('BLAS', os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k not in cli.BLAS_VARS}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "BLAS 1" in r.stdout and "1 BLAS thread" in r.stderr
