@@ -8,7 +8,7 @@ to the keyword baseline and says so in `Translator.kind`.
 import os
 from pathlib import Path
 
-from . import baseline, schema
+from . import baseline, grounding, schema
 from .validate import QueryRejected, validate
 
 DEFAULT_PATH = schema.DATA_DIR / "nlq_model"
@@ -41,6 +41,7 @@ class Translator:
     def __init__(self, model=None, path=None):
         self.model, self.path = model, path
         self.kind = "model" if model is not None else "keyword-baseline (no trained checkpoint found)"
+        self.values = grounding.known_values() if model is not None else {}  # keyword spellings, for grounding
 
     @classmethod
     def load(cls, path=None):
@@ -61,6 +62,7 @@ class Translator:
             body = baseline.translate(index, question)
         else:
             body = self.model.translate(question, index)    # raises CannotTranslate itself when it abstains
+            body = grounding.ground(index, body, self.values)  # "robotics" -> "Robotics": term is case-sensitive
         try:
             return validate(index, body)
         except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
