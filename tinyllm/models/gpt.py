@@ -159,19 +159,7 @@ class GPT(Module):
                 raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}; "
                                  f"crop idx to its last {self.config.block_size} tokens")
             return self._logits2d(idx).reshape(B, T, self.config.vocab_size)
-        if cache.batch != B:
-            raise ValueError(f"cache was made for batch {cache.batch}, got idx with batch {B}")
-        if T > self.config.block_size:
-            raise ValueError(f"cannot feed {T} tokens at once (block_size {self.config.block_size})")
-        if cache.pos + T > cache.block_size:
-            n_keep = min(cache.keep, cache.block_size - T)
-            idx = np.concatenate([cache.ids[:, cache.pos - n_keep:cache.pos], idx], axis=1)
-            cache.reset()
-            return self.forward(idx, cache)[:, n_keep:]
-        logits = self._logits2d(idx, cache).reshape(B, T, self.config.vocab_size)
-        cache.ids[:, cache.pos:cache.pos + T] = idx
-        cache.pos += T
-        return logits
+        return forward_cached(self, idx, cache)
 
     def new_cache(self, batch, keep=None):
         """An empty KVCache for `batch` sequences; `keep` tokens survive a rebuild (default block_size // 2)."""
@@ -188,3 +176,22 @@ class GPT(Module):
         if x.shape[1] > self.config.block_size:
             raise ValueError(f"sequence length {x.shape[1]} exceeds block_size {self.config.block_size}")
         return F.cross_entropy(self._logits2d(x), y.reshape(-1))
+
+
+def forward_cached(model, idx, cache):
+    """Logits (B, T, V) for new ids (B, T) appended to `cache`, rebuilding the window on overflow (see
+    GPT.forward). Shared by every model with `_logits2d(idx, cache)` and a cache with ids/pos/keep/reset."""
+    B, T = idx.shape
+    if cache.batch != B:
+        raise ValueError(f"cache was made for batch {cache.batch}, got idx with batch {B}")
+    if T > model.config.block_size:
+        raise ValueError(f"cannot feed {T} tokens at once (block_size {model.config.block_size})")
+    if cache.pos + T > cache.block_size:
+        n_keep = min(cache.keep, cache.block_size - T)
+        idx = np.concatenate([cache.ids[:, cache.pos - n_keep:cache.pos], idx], axis=1)  # (B, n_keep + T)
+        cache.reset()
+        return forward_cached(model, idx, cache)[:, n_keep:]
+    logits = model._logits2d(idx, cache).reshape(B, T, model.config.vocab_size)
+    cache.ids[:, cache.pos:cache.pos + T] = idx
+    cache.pos += T
+    return logits

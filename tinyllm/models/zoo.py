@@ -19,7 +19,7 @@ import numpy as np
 
 import tinyllm.functional as F
 from tinyllm.autograd.tensor import Tensor
-from tinyllm.models.gpt import GPT, GPTConfig
+from tinyllm.models.gpt import GPT, GPTConfig, forward_cached
 from tinyllm.models.moe import MoE
 from tinyllm.models.positions import POSITIONS, build_position
 from tinyllm.models.scores import SCORES
@@ -186,17 +186,7 @@ class ZooGPT(Module):
             raise ValueError(f"sequence length {T} exceeds block_size {bs}; crop idx to its last {bs} tokens")
         if cache is None:
             return self._logits2d(idx).reshape(B, T, self.config.vocab_size)
-        if cache.batch != B:
-            raise ValueError(f"cache was made for batch {cache.batch}, got idx with batch {B}")
-        if cache.pos + T > cache.block_size:
-            n_keep = min(cache.keep, cache.block_size - T)
-            idx = np.concatenate([cache.ids[:, cache.pos - n_keep:cache.pos], idx], axis=1)
-            cache.reset()
-            return self.forward(idx, cache)[:, n_keep:]
-        logits = self._logits2d(idx, cache).reshape(B, T, self.config.vocab_size)
-        cache.ids[:, cache.pos:cache.pos + T] = idx
-        cache.pos += T
-        return logits
+        return forward_cached(self, idx, cache)
 
     def new_cache(self, batch, keep=None):
         return ZooCache(self.config.n_layer, batch, self.config.block_size, keep)
