@@ -30,6 +30,7 @@ from tinyllm.kernels import attention as naive_kernels  # noqa: E402
 from tinyllm.kernels import flash_attention as flash_kernels  # noqa: E402
 from tinyllm.models.linear_attention import linear_attention  # noqa: E402
 from tinyllm.models.local_attention import local_attention_banded  # noqa: E402
+from tinyllm.plotting import pyplot, save_figure  # noqa: E402
 
 MiB = 1 << 20
 
@@ -192,12 +193,8 @@ def kv_int8(args):
 
 
 def plot(rows, args):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install matplotlib)")
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for name in ("naive", "flash", "linear", "local"):
@@ -209,10 +206,7 @@ def plot(rows, args):
         ax.set_ylabel(what)
         ax.legend()
     fig.tight_layout()
-    tmp = args.plot + ".tmp.png"
-    fig.savefig(tmp)
-    os.replace(tmp, args.plot)
-    print(f"wrote {args.plot}")
+    save_figure(fig, args.plot)
 
 
 def main(argv=None):

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from tinyllm.config import ConfigError, help_text, parse_overrides
+from tinyllm.plotting import pyplot, save_figure
 
 
 @dataclasses.dataclass
@@ -53,10 +54,10 @@ def pick(spec, n, what):
 
 
 def render(maps, labels, layers, heads, out):
-    """maps (L, H, T, T) -> a PNG grid; returns the path. Raises ImportError without matplotlib."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """maps (L, H, T, T) -> a PNG grid; returns the path, or None when matplotlib is not installed."""
+    plt = pyplot("no PNG written")
+    if plt is None:
+        return None
     fig, axes = plt.subplots(len(layers), len(heads), squeeze=False,
                              figsize=(2.6 * len(heads) + 1, 2.6 * len(layers) + 0.5))
     ticks = np.arange(len(labels))
@@ -68,9 +69,7 @@ def render(maps, labels, layers, heads, out):
             ax.set_xticks(ticks, labels, fontsize=5, rotation=90)
             ax.set_yticks(ticks, labels, fontsize=5)
     fig.tight_layout()
-    fig.savefig(out, dpi=150)          # matplotlib writes the file in one call; no partial PNG is kept on error
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=150)
 
 
 def main(argv=None):
@@ -103,9 +102,7 @@ def main(argv=None):
     labels = [ckpt.tokenizer.decode([i]).replace("\n", "\\n").replace(" ", "\u2423") for i in ids]   # ␣ = space
     print(f"attention_maps: {name} from {cfg.ckpt}; {len(ids)} prompt tokens; "
           f"layers {layers}, heads {heads}")
-    try:
-        print(f"wrote {render(maps, labels, layers, heads, cfg.out)}")
-    except ImportError:
+    if render(maps, labels, layers, heads, cfg.out) is None:
         for layer in layers:
             for head in heads:
                 top = maps[layer, head].argmax(-1)

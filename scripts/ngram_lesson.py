@@ -27,6 +27,7 @@ from tinyllm.ngram import MODELS, Vocab, make_model
 from tinyllm.ngram.base import atomic_write
 from tinyllm.ngram.counts import count_ngrams
 from tinyllm.ngram.suffix_array import build_suffix_array, longest_matches
+from tinyllm.plotting import pyplot, save_figure
 from tinyllm.sampling.logits import SamplingConfig
 
 
@@ -41,8 +42,8 @@ class LessonConfig:
     max_depth: int = 5
     gen_chars: int = 4000           # characters generated per model to judge well-formedness
     paren_positions: int = 3000     # val positions (next char ')' or '=') for the closing-paren accuracy
-    out: str = "ngram_lesson.json"
-    plot: str = "ngram_lesson.png"
+    out: str = "out/ngram_lesson.json"
+    plot: str = "out/ngram_lesson.png"
     quick: bool = False
     targets: bool = True            # time the speed/memory targets at the end
     tune_infini: bool = False       # rerun the grid that chose the infini-gram's threshold and lam
@@ -226,12 +227,8 @@ def print_tables(rows):
 
 
 def plot(rows, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(matplotlib not installed: no plot; pip install matplotlib)")
+    plt = pyplot()
+    if plt is None:
         return
     names = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
@@ -246,9 +243,7 @@ def plot(rows, path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=110)
-    os.replace(path + ".tmp.png", path)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main(argv):
@@ -262,6 +257,7 @@ def main(argv):
     print_tables(rows)
     result = {"config": dataclasses.asdict(cfg), "rows": rows,
               "targets": targets(cfg) if not cfg.quick and cfg.targets else {}}
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
     atomic_write(cfg.out, lambda f: f.write(json.dumps(result, indent=1).encode("utf-8")))
     print(f"wrote {cfg.out}")
     if rows:
