@@ -4,7 +4,8 @@
     python scripts/diffusion_eval.py --ckpt=out/diffusion_baby/best --ar_ckpt=out/baby/best --steps=4,16,64 --n=8
 
 1. val NELBO (nats/char): the mean of the diffusion loss over val windows, averaged over --nelbo_draws draws of
-   (t, masks) per window; an upper bound on -log p / T, comparable with the AR model's val loss on the same windows.
+   (t or k, masks) per window, for each of --estimators (two estimators of one bound: their means agree within
+   noise); an upper bound on -log p / T, comparable with the AR model's val loss on the same windows.
 2. sample quality: the AR model's loss (nats/char) on --n diffusion samples of block_size chars drawn from
    all-[MASK] with S steps, beside the AR loss on its own samples and on real val text (lower = more AR-plausible).
 3. time: wall time per generated char for each S vs the AR model's KV-cache decoding of the same number of chars.
@@ -37,6 +38,8 @@ def parse_args():
     p.add_argument("--n", type=int, default=8, help="samples per setting")
     p.add_argument("--eval_iters", type=int, default=50, help="val batches for the NELBO")
     p.add_argument("--nelbo_draws", type=int, default=2, help="draws of (t, masks) per val batch")
+    p.add_argument("--estimators", default="count,time", help="NELBO estimators to report (same bound; see "
+                   "diffusion_text.py): count (k masks, weight 1/k) and/or time (t, weight 1/t)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -63,14 +66,17 @@ def main():
 
     _, val_ids, _, _ = load_data(TrainConfig(), print)
     batches = eval_batches(val_ids, 12, T, args.eval_iters, seed=1337)
-    dm.train()                                  # training mode: a fresh (t, masks) draw on every call
-    dm.noise_rng = np.random.default_rng(args.seed)
-    with no_grad():
-        nelbo = np.mean([float(dm.loss(b).data) for b in batches for _ in range(args.nelbo_draws)])
-    dm.eval()
     ar_val = np.mean([ar_loss(am, np.concatenate([b[0], b[1][:, -1:]], axis=1)[:, -T:]) for b in batches])
-    print(f"\nval NELBO {nelbo:.4f} nats/char (diffusion, upper bound) | AR val loss {ar_val:.4f} | "
-          f"gap {nelbo - ar_val:+.4f}")
+    dm.train()                                  # training mode: a fresh (t or k, masks) draw on every call
+    for estimator in [e for e in args.estimators.split(",") if e]:
+        dm.config.estimator = estimator
+        dm.noise_rng = np.random.default_rng(args.seed)
+        with no_grad():
+            draws = [float(dm.loss(b).data) for b in batches for _ in range(args.nelbo_draws)]
+        nelbo, se = np.mean(draws), np.std(draws) / np.sqrt(len(draws))
+        print(f"\nval NELBO ({estimator} estimator) {nelbo:.4f} +- {se:.4f} (s.e.) nats/char (diffusion, upper "
+              f"bound) | AR val loss {ar_val:.4f} | gap {nelbo - ar_val:+.4f}")
+    dm.eval()
 
     real = np.concatenate([b[0] for b in batches])[:args.n]
     rng = np.random.default_rng(args.seed)
