@@ -1,15 +1,17 @@
 """Scaling laws end to end: IsoFLOP sweep -> fits -> predict a 10x larger budget -> train it -> predicted vs observed.
 
-    python scripts/scaling_laws.py                                   # the default grid (about 30 min on 2 cores)
-    python scripts/scaling_laws.py --sweep.budgets=1e10,3e10,1e11 --sweep.shapes=1x32,2x32,2x48,2x64,3x96 \
+    python scripts/scaling_laws.py --plot=out/scaling/isoflop.png     # the default grid, then the 10x run
+    python scripts/scaling_laws.py --sweep.budgets=1e9,3e9,1e10 --sweep.n_star_guess=2000 \
         --results=out/scaling_small/results.jsonl --plot=out/scaling_small/isoflop.png
     python scripts/scaling_laws.py --skip_big                        # sweep and fit only
 
 Every option of `tinyllm scaling` applies (see tinyllm/scaling/cli.py). Resumable: rerun the same command and
-finished runs (the 10x run included) are read back from --results instead of retrained. The 10x run uses the
-grid's shape whose N is closest to the fitted compute-optimal N*; its loss is predicted from L(N, D) fitted on the
-sweep alone, before it trains.
+finished runs (the 10x run included) are read back from --results instead of retrained. The 10x run trains the
+ladder's shape nearest (in log N) the parabolas' N*(C) power law (or, without one, the shape the L(N, D) fit rates
+best); its loss is predicted before it trains, from L(N, D) and from the vertices' frontier L*(C), both fitted on the
+sweep alone.
 """
+import math
 import sys
 import time
 
@@ -48,21 +50,33 @@ def main(argv):
 
     C_big = 10 * max(cfg.sweep.budgets)
     fit = LossFit(**summary["loss_fit"])
-    N_star = summary["kN"] * C_big ** summary["a_parabola"] if "kN" in summary else float(fit.optimal_N(C_big))
-    big_cfg = SweepConfig(**{**cfg.sweep.__dict__, "budgets": (C_big,), "min_iters": 1})
-    candidates = plan(big_cfg)
-    spec = min(candidates, key=lambda s: abs(s["N"] / N_star - 1))
+    big_cfg = SweepConfig(**{**cfg.sweep.__dict__, "budgets": (C_big,), "sizes_per_budget": 0, "min_iters": 1})
+    candidates = plan(big_cfg)   # every shape of the ladder at the 10x budget, with its exact D
+    best3 = min(candidates, key=lambda s: float(fit.loss(s["N"], s["D"])))
+    if "kN" in summary:          # approach 2: the power law through the parabola vertices
+        N_star = summary["kN"] * C_big ** summary["a_parabola"]
+        spec = min(candidates, key=lambda s: abs(math.log(s["N"] / N_star)))
+        say(f"3) 10x budget C={C_big:.3g}: parabola power law N* ≈ {N_star:,.0f}; the L(N,D) fit's best shape "
+            f"is {best3['n_layer']}x{best3['n_embd']} (N={best3['N']:,})")
+    else:
+        spec = best3
+        say(f"3) 10x budget C={C_big:.3g}: no approach-2 exponent; the L(N,D) fit's best shape")
     predicted = float(fit.loss(spec["N"], spec["D"]))
-    say(f"3) 10x budget C={C_big:.3g}: predicted N* ≈ {N_star:,.0f}; training the closest shape "
-        f"{spec['n_layer']}x{spec['n_embd']} (N={spec['N']:,}, D={spec['D']:,}, {spec['iters']} steps); "
-        f"predicted loss {predicted:.4f}")
+    say(f"   training {spec['n_layer']}x{spec['n_embd']} (N={spec['N']:,}, D={spec['D']:,}, {spec['iters']} steps, "
+        f"lr {spec['lr']:.3g}); L(N,D) fit predicts {predicted:.4f}"
+        + (f"; the frontier L*(C) = {summary['kL']:.3g}·C^{summary['g_frontier']:.4f} predicts "
+           f"{summary['kL'] * C_big ** summary['g_frontier']:.4f}" if "kL" in summary else ""))
     done = {r["id"]: r for r in load_results(cfg.results)}
     if spec["id"] not in done:
         run_sweep([spec], cfg.results, executor=EXECUTORS["serial"](), print_fn=say)
         done = {r["id"]: r for r in load_results(cfg.results)}
     if spec["id"] in done:
         observed = done[spec["id"]]["loss"]
-        say(f"   predicted {predicted:.4f} vs observed {observed:.4f} ({100 * (predicted / observed - 1):+.1f}%)")
+        say(f"   L(N,D) fit predicted {predicted:.4f} vs observed {observed:.4f}: {predicted - observed:+.4f} nats "
+            f"({100 * (predicted / observed - 1):+.1f}%)")
+        if "kL" in summary:
+            frontier = summary["kL"] * C_big ** summary["g_frontier"]
+            say(f"   frontier predicted {frontier:.4f} vs observed {observed:.4f}: {frontier - observed:+.4f} nats")
     return 0
 
 

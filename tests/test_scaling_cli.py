@@ -13,7 +13,8 @@ E, A, B, ALPHA, BETA = 1.5, 60.0, 300.0, 0.35, 0.3
 
 def synthetic_records(budgets, noise=1e-3):
     """The plan of a grid, with losses from a known L(N, D) times a little noise."""
-    cfg = SweepConfig(budgets=budgets, shapes=("1x16", "1x32", "2x32", "2x48", "2x64", "3x96"), min_iters=1)
+    cfg = SweepConfig(budgets=budgets, shapes=("1x16", "1x32", "2x32", "2x48", "2x64", "3x96"), min_iters=1,
+                      sizes_per_budget=0)
     rng = np.random.default_rng(0)
     return [{**s, "loss": float((E + A / s["N"] ** ALPHA + B / s["D"] ** BETA) * np.exp(rng.normal(0, noise)))}
             for s in plan(cfg)]

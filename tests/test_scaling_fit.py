@@ -86,3 +86,29 @@ def test_bad_input_is_named():
         fit_loss_surface([1, 2], [1, 2], [1, 2])
     with pytest.raises(ValueError, match="X must be"):
         power_law([1, 2], [0, 1])
+
+
+def isoflop_runs(a, noise, seed, budgets=(1e10, 3e10, 1e11, 3e11), k=5):
+    """Exact IsoFLOP parabolas L = L*(C) + 0.1·(log N - log N*)² with N* = 0.1·C^a and D = C / (6N), plus noise."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for C in budgets:
+        N_star = 0.1 * C ** a
+        for N in N_star * np.geomspace(0.2, 5.0, k):
+            L = 3.0 * C ** -0.05 + 0.1 * np.log(N / N_star) ** 2 + rng.normal(0, noise)
+            runs.append({"C": C, "N": N, "D": C / (6 * N), "loss": L})
+    return runs
+
+
+@settings(max_examples=5)
+@given(a=st.floats(0.3, 0.7), seed=st.integers(0, 1000))
+def test_parabola_bootstrap_interval_covers_the_true_exponents(a, seed):
+    from tinyllm.scaling.fit import bootstrap_isoflop_exponents
+    exact = bootstrap_isoflop_exponents(isoflop_runs(a, 0.0, seed), n_boot=20)
+    assert exact["a"][0] == pytest.approx(a, abs=1e-6) and exact["a"][1] == pytest.approx(a, abs=1e-6)
+    assert exact["b"][0] == pytest.approx(1 - a, abs=1e-6)
+    iv = bootstrap_isoflop_exponents(isoflop_runs(a, 2e-3, seed), n_boot=100, seed=seed)
+    assert iv["a"][0] - 0.02 <= a <= iv["a"][1] + 0.02 and iv["n"] > 50
+    assert iv["a"][1] - iv["a"][0] < 0.2    # a little noise, a narrow interval
+    with pytest.raises(ValueError, match="budgets"):
+        bootstrap_isoflop_exponents(isoflop_runs(a, 0.0, seed, budgets=(1e10,)))

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinyllm.config import ConfigError, help_text, parse_args
 from tinyllm.scaling.executors import EXECUTORS
-from tinyllm.scaling.fit import bootstrap_loss_surface, isoflop_optima, power_law
+from tinyllm.scaling.fit import bootstrap_isoflop_exponents, bootstrap_loss_surface, isoflop_optima, power_law
 from tinyllm.scaling.sweep import SweepConfig, load_results, plan, run_sweep
 
 COMMANDS = ("plan", "sweep", "fit")
@@ -68,8 +68,18 @@ def analyse(records, holdout=(), n_boot=100, seed=0, print_fn=print, grid=None):
     else:
         a, kN = power_law([o.C for o in inside], [o.N_opt for o in inside])
         b, kD = power_law([o.C for o in inside], [o.D_opt for o in inside])
-        summary.update(a_parabola=a, b_parabola=b, kN=kN, kD=kD)
-        print_fn(f"approach 2 (parabolas): N* ∝ C^{a:.3f}, D* ∝ C^{b:.3f}  (Chinchilla: 0.50 / 0.50)")
+        g, kL = power_law([o.C for o in inside], [o.L_opt for o in inside])
+        summary.update(a_parabola=a, b_parabola=b, kN=kN, kD=kD, g_frontier=g, kL=kL)
+        print_fn(f"approach 2 (parabolas): N* ∝ C^{a:.3f}, D* ∝ C^{b:.3f}  (Chinchilla: 0.50 / 0.50); "
+                 f"frontier L* = {kL:.3g}·C^{g:.4f}")
+        try:
+            iv2 = bootstrap_isoflop_exponents([r for r in fit_recs if float(r["C"]) in {o.C for o in inside}],
+                                              n_boot=max(n_boot, 200), seed=seed)
+            summary["intervals_parabola_90"] = iv2
+            print_fn(f"  90% intervals (residual bootstrap, {iv2['n']} resamples): a in [{iv2['a'][0]:.3f}, "
+                     f"{iv2['a'][1]:.3f}], b in [{iv2['b'][0]:.3f}, {iv2['b'][1]:.3f}]")
+        except ValueError as e:
+            print_fn(f"  no intervals for approach 2 ({e})")
     if len(fit_recs) >= 5:
         N, D, L = (np.array([r[k] for r in fit_recs], dtype=float) for k in ("N", "D", "loss"))
         fit, iv = bootstrap_loss_surface(N, D, L, n_boot=n_boot, seed=seed, grid=grid)

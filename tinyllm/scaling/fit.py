@@ -78,6 +78,45 @@ def power_law(C, X):
     return float(p), float(np.exp(logk))
 
 
+def bootstrap_isoflop_exponents(runs, n_boot=200, seed=0, level=0.9):
+    """Percentile intervals of a and b (N* ∝ C^a, D* ∝ C^b) under each budget's own measurement noise.
+
+    A residual bootstrap: every budget's parabola is refitted to its fitted values plus resampled residuals
+    (inflated by sqrt(n / (n - 3)) for the 3 fitted coefficients), then the power laws through the new vertices.
+    Resamples where some budget stops curving upwards are dropped; how many were kept is returned as "n".
+    """
+    by_budget = {}
+    for r in runs:
+        by_budget.setdefault(float(r["C"]), []).append(r)
+    if len(by_budget) < 2 or any(len(g) < 4 for g in by_budget.values()):
+        raise ValueError("bootstrap_isoflop_exponents needs >= 2 budgets with >= 4 runs each (3 coefficients + "
+                         "at least one residual)")
+    Cs = sorted(by_budget)
+    rng = np.random.default_rng(seed)
+    fits = {}
+    for C in Cs:
+        loss = np.array([r["loss"] for r in by_budget[C]])
+        for key in ("N", "D"):
+            x = np.log([r[key] for r in by_budget[C]])
+            fitted = np.polyval(np.polyfit(x, loss, 2), x)
+            fits[C, key] = (x, fitted, (loss - fitted) * np.sqrt(len(x) / (len(x) - 3)))
+    draws = {"a": [], "b": []}
+    for _ in range(n_boot):
+        try:
+            star = {(C, key): parabola_vertex(x, fitted + rng.choice(res, len(res)))[0]
+                    for (C, key), (x, fitted, res) in fits.items()}
+        except ValueError:
+            continue
+        for exponent, key in (("a", "N"), ("b", "D")):
+            draws[exponent].append(np.polyfit(np.log(Cs), [star[C, key] for C in Cs], 1)[0])
+    if not draws["a"]:
+        raise ValueError("no bootstrap resample had a minimum at every budget: the parabolas are too flat")
+    tail = 100 * (1 - level) / 2
+    out = {k: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) for k, v in draws.items()}
+    out["n"] = len(draws["a"])
+    return out
+
+
 # ------------------------------------------------------------------------------------ approach 3: L(N, D)
 
 @dataclass
