@@ -16,7 +16,7 @@ import sys
 import time
 
 from tinyllm.config import ConfigError
-from tinyllm.scaling.cli import analyse, build_config, plot_isoflops
+from tinyllm.scaling.cli import analyse, build_config
 from tinyllm.scaling.executors import EXECUTORS
 from tinyllm.scaling.fit import LossFit
 from tinyllm.scaling.sweep import SweepConfig, load_results, plan, run_sweep
@@ -42,11 +42,16 @@ def main(argv):
 
     say("2) fits on the sweep")
     summary = analyse(records, n_boot=cfg.n_boot, print_fn=say)
+    big = None if skip_big or "loss_fit" not in summary else run_10x(cfg, summary, say)
     if cfg.plot:
-        plot_isoflops(records, summary["optima"], cfg.plot)
+        from tinyllm.scaling.plots import plot_scaling
+        plot_scaling(records, summary, cfg.plot, big=big)
         say(f"   plot: {cfg.plot}")
-    if skip_big or "loss_fit" not in summary:
-        return 0
+    return 0
+
+
+def run_10x(cfg, summary, say):
+    """Predict the loss at 10x the largest budget from the sweep's fits, then train that run; returns its record."""
 
     C_big = 10 * max(cfg.sweep.budgets)
     fit = LossFit(**summary["loss_fit"])
@@ -77,7 +82,7 @@ def main(argv):
         if "kL" in summary:
             frontier = summary["kL"] * C_big ** summary["g_frontier"]
             say(f"   frontier predicted {frontier:.4f} vs observed {observed:.4f}: {frontier - observed:+.4f} nats")
-    return 0
+    return done.get(spec["id"])
 
 
 if __name__ == "__main__":

@@ -58,3 +58,14 @@ def test_cli_plan_fit_and_errors(tmp_path, capsys):
     assert "no results" in capsys.readouterr().err
     with pytest.raises(ValueError, match="executor"):
         build_config(["sweep", "--executor=ray"])
+
+
+def test_plot_shows_the_fits_and_the_10x_run(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinyllm.scaling.plots import plot_scaling
+    records = synthetic_records((1e10, 3e10, 1e11, 3e11))
+    summary = analyse(records, n_boot=2, print_fn=lambda *a: None, grid=GRID)
+    assert "kN" in summary and "intervals_parabola_90" in summary
+    big = {**records[-1], "C": 3e12}
+    plot_scaling(records, summary, tmp_path / "s.png", big=big)
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

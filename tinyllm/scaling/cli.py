@@ -107,31 +107,6 @@ def analyse(records, holdout=(), n_boot=100, seed=0, print_fn=print, grid=None):
     return summary
 
 
-def plot_isoflops(records, optima, path):
-    """Loss vs N per budget with each budget's parabola and vertex, as a PNG at `path` (needs matplotlib)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for C in sorted({float(r["C"]) for r in records}):
-        g = sorted((r for r in records if float(r["C"]) == C), key=lambda r: r["N"])
-        logN = np.log([r["N"] for r in g])
-        line, = ax.plot(np.exp(logN), [r["loss"] for r in g], "o", label=f"C={C:.2g}")
-        if len(g) >= 3:
-            p = np.polyfit(logN, [r["loss"] for r in g], 2)
-            xs = np.linspace(logN.min(), logN.max(), 50)
-            ax.plot(np.exp(xs), np.polyval(p, xs), "-", color=line.get_color())
-    for o in optima:
-        ax.plot(o["N_opt"], o["L_opt"], "k*")
-    ax.set_xscale("log")
-    ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("final val loss (nats/char)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def build_config(argv):
     """(command, ScalingConfig) from argv: the first word is the command, the rest --key=value options."""
     cfg, positionals = parse_args(ScalingConfig(), argv)
@@ -170,7 +145,8 @@ def main(argv=None):
             return 2
         summary = analyse(records, cfg.holdout, cfg.n_boot)
         if cfg.plot:
-            plot_isoflops([r for r in records if float(r["C"]) not in set(cfg.holdout)], summary["optima"], cfg.plot)
+            from tinyllm.scaling.plots import plot_scaling
+            plot_scaling([r for r in records if float(r["C"]) not in set(cfg.holdout)], summary, cfg.plot)
             print(f"plot: {cfg.plot}")
         print(json.dumps({k: v for k, v in summary.items() if k != "optima"}, default=float)[:2000])
     return 0

@@ -208,7 +208,7 @@ def fit_loss_surface(N, D, loss, delta=1e-3, grid=None, init=None):
         raise ValueError(f"delta must be > 0, got {delta!r}")
     logN, logD, logL = np.log(N), np.log(D), np.log(loss)
     if init is not None:
-        starts = [np.log([init.A, init.B, max(init.E, 1e-13)]).tolist() + [init.alpha, init.beta]]
+        starts = [np.log(np.maximum([init.A, init.B, init.E], 1e-13)).tolist() + [init.alpha, init.beta]]
         starts = [np.array(starts[0])]
     else:
         g = DEFAULT_GRID if grid is None else grid
