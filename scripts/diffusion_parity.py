@@ -52,7 +52,8 @@ def twin_nelbo(params, cfg, xt, x0, masked, t):
         x = x + y @ p("attn.proj.weight")
         hmid = torch.nn.functional.gelu(ln(x, p("ln_2.weight")) @ p("mlp.fc.weight"), approximate="tanh")
         x = x + hmid @ p("mlp.proj.weight")
-    logits = ln(x, params["encoder.ln_f.weight"]) @ wte[:cfg.vocab_size].T   # (B, T, V)
+    head = params["lm_head.weight"] if "lm_head.weight" in params else wte[:cfg.vocab_size].T   # (C, V)
+    logits = ln(x, params["encoder.ln_f.weight"]) @ head                     # (B, T, V)
     logp = torch.log_softmax(logits, dim=-1)
     nll = -logp.gather(-1, torch.as_tensor(x0)[..., None])[..., 0]           # (B, T)
     per_row = (nll * torch.as_tensor(masked, dtype=torch.float64)).sum(1) / torch.as_tensor(t) / T
@@ -64,6 +65,7 @@ def main():
     for name, default in (("n_layer", 2), ("n_head", 2), ("n_embd", 32), ("T", 16), ("B", 6), ("V", 13),
                           ("seed", 0)):
         ap.add_argument(f"--{name}", type=int, default=default)
+    ap.add_argument("--untied", action="store_true", help="a separate output layer instead of the tied embedding")
     ap.add_argument("--dtype", default="float64", help="tinyllm's dtype (float32 = the training path; the twin "
                     "always runs in float64 on the same weights)")
     args = ap.parse_args()
@@ -71,7 +73,8 @@ def main():
         raise SystemExit("PyTorch is not installed: this parity check needs it as a peer")
     torch.set_num_threads(1)
     cfg = DiffusionConfig(n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, block_size=args.T,
-                          vocab_size=args.V, bias=False, dtype=args.dtype)
+                          vocab_size=args.V, bias=False, dtype=args.dtype,
+                          tie_embeddings=not args.untied)
     model = MaskedDiffusionLM(cfg, seed=args.seed)
     rng = np.random.default_rng(args.seed)
     x0 = rng.integers(0, args.V, size=(args.B, args.T))

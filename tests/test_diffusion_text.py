@@ -190,6 +190,16 @@ def test_nelbo_gradients_match_finite_differences():
     assert gradcheck(f, w.data.copy(), n_directions=2)
 
 
+def test_untied_output_layer_is_used_when_asked():
+    """tie_embeddings=False gives the denoiser its own (C, V) output layer, and the logits come from it."""
+    tied, untied = tiny(seed=1), tiny(seed=1, tie_embeddings=False)
+    assert untied.num_parameters() == tied.num_parameters() + 16 * V
+    x = np.random.default_rng(3).integers(0, V, size=(1, T))
+    before = untied(x).data.copy()
+    untied.lm_head.weight.data *= 2.0
+    assert np.allclose(untied(x).data, 2.0 * before)
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="t_eps"):
         DiffusionConfig(t_eps=0.0)

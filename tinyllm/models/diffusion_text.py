@@ -30,6 +30,7 @@ import tinyllm.functional as F
 from tinyllm.autograd.tensor import Tensor, no_grad
 from tinyllm.models.encoder import Encoder
 from tinyllm.models.zoo import ZooConfig
+from tinyllm.nn.layers import Linear
 from tinyllm.nn.module import Module
 
 ORDERS = ("random", "confidence")
@@ -85,6 +86,8 @@ class MaskedDiffusionLM(Module):
         self.dropout_rng = np.random.default_rng([seed, 1])
         self.noise_rng = np.random.default_rng([seed, 2])                     # t and the masks while training
         self.encoder = Encoder(cfg, np.random.default_rng(seed), self.dropout_rng, n_extra=1)
+        self.lm_head = None if cfg.tie_embeddings else Linear(cfg.n_embd, cfg.vocab_size, bias=False,
+                                                              rng=np.random.default_rng([seed, 3]), dtype=cfg.dtype)
 
     def _check_ids(self, idx, what="idx", allow_mask=False):
         idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
@@ -101,7 +104,10 @@ class MaskedDiffusionLM(Module):
         return self.encoder(idx)                                              # (B*T, C)
 
     def _head(self, h):
-        return h @ self.encoder.wte.weight[:self.config.vocab_size].T        # (N, C) -> (N, V)
+        """(N, C) -> (N, V): the tied embedding without the [MASK] row (never predicted), or lm_head if untied."""
+        if self.lm_head is not None:
+            return self.lm_head(h)
+        return h @ self.encoder.wte.weight[:self.config.vocab_size].T
 
     def forward(self, idx):
         """x_t (B, T) (mask_id = vocab_size allowed) -> logits of p_theta(x_0 | x_t), (B, T, V)."""
