@@ -89,7 +89,8 @@ def main():
     params = {n: torch.tensor(p.data.astype(np.float64), requires_grad=True) for n, p in model.named_parameters()}
     twin = twin_nelbo(params, cfg, xt, x0, masked, t)
     twin.backward()
-    print(f"NELBO tinyllm {float(loss.data):.12f}  torch {twin.item():.12f}  diff {abs(float(loss.data) - twin.item()):.2e}")
+    ours, theirs = float(loss.data), twin.item()
+    print(f"NELBO tinyllm {ours:.12f}  torch {theirs:.12f}  diff {abs(ours - theirs):.2e}")
     worst = 0.0
     for name, p in model.named_parameters():
         g, gt = p.grad, params[name].grad.numpy()
@@ -97,7 +98,8 @@ def main():
         worst = max(worst, rel)
         print(f"  {name:32s} max|grad| {np.abs(gt).max():.3e}  rel diff {rel:.2e}")
     tol = 1e-8 if args.dtype == "float64" else 1e-3
-    print(f"worst relative gradient difference {worst:.2e} ({'OK' if worst < tol else 'MISMATCH'} at tolerance {tol:g})")
+    verdict = "OK" if worst < tol else "MISMATCH"
+    print(f"worst relative gradient difference {worst:.2e} ({verdict} at tolerance {tol:g})")
 
 
 if __name__ == "__main__":
