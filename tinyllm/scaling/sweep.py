@@ -207,8 +207,9 @@ def train_gpt(spec):
     trainer = Trainer(model, cfg, lambda rng: get_batch(train_ids, cfg.batch_size, cfg.block_size, rng),
                       eval_batches(val_ids, cfg.batch_size, cfg.block_size, cfg.eval_iters, seed=cfg.seed),
                       print_fn=lambda *a, **k: None)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     trainer.run()
     evals = [h for h in trainer.history if h["event"] == "eval"]
     return {"loss": evals[-1]["val_loss"], "seconds": round(time.perf_counter() - t0, 2),
+            "cpu_seconds": round(time.process_time() - cpu0, 2),
             "train_loss": [h["loss"] for h in trainer.history if h["event"] == "train"][-1]}
