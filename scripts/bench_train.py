@@ -5,6 +5,9 @@ AdamW update. Both models are built from the same config (pre-LN, no bias, tied 
 positions) and trained on tiny Shakespeare characters. Each thread count runs in its own subprocess, because BLAS
 reads its thread count at import; inside it, tinyllm and PyTorch alternate rounds so both see the same machine
 noise. The median round is reported. 1-thread numbers are the robust comparison on a shared host.
+Each library runs with its own default setup: tinyllm with BLAS on one thread, `threads` Numba threads and
+OMP_WAIT_POLICY=passive (what `tinyllm train` uses); PyTorch with `threads` intra-op threads and its OpenMP
+runtime's default wait policy (its runtime is started after tinyllm's, with the variable removed).
 
     python scripts/bench_train.py                   # baby config (4L/4H/128d, T=64, B=12), 1 and 2 threads
     python scripts/bench_train.py --large           # also 6L/6H/384d, T=256, B=16 (a few steps only)
@@ -118,11 +121,15 @@ def time_steps(step, n):
 
 
 def worker(name, threads, with_torch):
-    from tinyllm import kernels
+    user_policy = "OMP_WAIT_POLICY" in os.environ
+    from tinyllm import kernels  # sets OMP_WAIT_POLICY=passive (tinyllm's default) unless the user chose one
     c = CONFIGS[name]
     train_ids, V = load_ids()
     steppers = {"tinyllm": tinyllm_stepper(c, train_ids, V)}
+    steppers["tinyllm"][0]()  # first step: starts Numba's OpenMP workers under tinyllm's policy
     if with_torch:
+        if not user_policy:  # PyTorch loads its own OpenMP runtime: let it start with its own default policy
+            os.environ.pop("OMP_WAIT_POLICY", None)
         import torch
         torch.set_num_threads(threads)
         steppers["torch"] = torch_stepper(c, train_ids, V)
@@ -153,11 +160,11 @@ def profile(name):
     train_ids, V = load_ids()
     step, _ = tinyllm_stepper(c, train_ids, V)
     time_steps(step, c["warmup"])
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)  # CPU time: a busy host's descheduling does not count
     prof.runcall(time_steps, step, 10)  # (wall, CPU) ignored: the profile is the point
     stats = pstats.Stats(prof)
     total = sum(v[2] for v in stats.stats.values())
-    print(f"cProfile of 10 tinyllm steps ({name}): total self time {total:.2f} s; top functions by self time:")
+    print(f"cProfile of 10 tinyllm steps ({name}), process CPU time: total self time {total:.2f} s; top functions by self time:")
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:20]
     for (file, line, func), (cc, nc, tt, ct, _) in rows:
         where = f"{os.path.relpath(file) if file.startswith('/') else file}:{line}({func})"
@@ -190,7 +197,9 @@ def main():
     names = args.configs.split(",") if args.configs else ["baby"] + (["large"] if args.large else [])
     for name in names:
         for threads in [int(t) for t in args.threads.split(",")]:
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+            # tinyllm's setup (as `tinyllm train` has it): BLAS on 1 thread, `threads` in Numba's pool.
+            # PyTorch's: `threads` intra-op threads (torch.set_num_threads; its BLAS is not NumPy's OpenBLAS).
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}
             print(f"running {name} with {threads} thread(s) in a subprocess ...", flush=True)
             cmd = [sys.executable, __file__, "--worker", name, str(threads)] + (["--no_torch"] if args.no_torch else [])

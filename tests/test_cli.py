@@ -5,7 +5,8 @@ import sys
 from tinyllm import cli
 
 
-def test_info_prints_backend(capsys):
+def test_info_prints_backend(capsys, monkeypatch):
+    monkeypatch.setattr(cli.os, "environ", dict(cli.os.environ))  # info's thread setup must not leak into other tests
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
     assert "kernels" in out and "numpy" in out
@@ -31,11 +32,14 @@ def test_console_script_runs():
 
 def test_train_and_sample_default_to_one_blas_thread_unless_the_user_chose():
     env = {}
-    assert cli.pin_blas_threads("train", env) and env["OPENBLAS_NUM_THREADS"] == "1"
-    env = {"OMP_NUM_THREADS": "2"}
-    assert not cli.pin_blas_threads("sample", env) and "OPENBLAS_NUM_THREADS" not in env
+    line = cli.pin_blas_threads("train", env)
+    assert env["OPENBLAS_NUM_THREADS"] == "1" and env["OMP_WAIT_POLICY"] == "passive" and "1 BLAS thread" in line
+    env = {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "active", "NUMBA_NUM_THREADS": "3"}
+    line = cli.pin_blas_threads("sample", env)
+    assert "OPENBLAS_NUM_THREADS" not in env and env["OMP_WAIT_POLICY"] == "active"  # the user's choices stand
+    assert "OMP_NUM_THREADS" in line and "3 Numba thread(s)" in line
     env = {}
-    assert not cli.pin_blas_threads("nlq", env) and env == {}
+    assert cli.pin_blas_threads("nlq", env) is None and env == {}
 
 
 def test_blas_pin_reaches_a_fresh_train_process():
@@ -46,3 +50,12 @@ def test_blas_pin_reaches_a_fresh_train_process():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     assert "BLAS 1" in r.stdout and "1 BLAS thread" in r.stderr
+
+
+def test_info_reports_the_thread_setup_of_train():
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in cli.BLAS_VARS + ("OMP_WAIT_POLICY",)}
+    r = subprocess.run([sys.executable, "-m", "tinyllm.cli", "info"], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    assert "OPENBLAS_NUM_THREADS=1" in r.stdout and "OMP_WAIT_POLICY=passive" in r.stderr

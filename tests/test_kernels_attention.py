@@ -130,6 +130,7 @@ def test_parallel_paths_agree_with_the_twins(monkeypatch):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba has one thread here")
     monkeypatch.setattr(rows, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(importlib.import_module("tinyllm.kernels.gelu"), "_PARALLEL_MIN", 0)
     old = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
@@ -164,6 +165,34 @@ def test_parallel_paths_agree_with_the_twins(monkeypatch):
         close(M.matmul_numba(q, b), M.matmul_numpy(q, b), 100.0, rtol=1e-5)
     finally:
         numba.set_num_threads(old)
+
+
+@settings(max_examples=25)
+@given(mkn=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 40)), dtype=DTYPES,
+       seed=st.integers(0, 2**16), layout=st.sampled_from(["a @ b", "a @ w.T", "x.T @ g"]), threads=st.integers(2, 3))
+def test_threaded_2d_matmul_equals_the_twin(mkn, dtype, seed, layout, threads):
+    """The row-slab and summed-axis-slab products (normally only for big 2-D products on 2+ threads) equal
+    np.matmul for every layout a Linear layer's forward and backward produce, any shape, 2 or 3 slabs."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2 or not M.HAVE_SCIPY:
+        pytest.skip("Numba has one thread here, or no BLAS")
+    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
+    m, k, n = mkn
+    a, b = make(seed, (m, k), dtype), make(seed + 1, (k, n), dtype)
+    if layout == "a @ w.T":  # da = g @ w.T: b is a transposed view
+        b = np.ascontiguousarray(b.T).T
+    elif layout == "x.T @ g":  # dw = x.T @ g: a is a transposed view, split along the summed axis
+        a = np.ascontiguousarray(a.T).T
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(M, "_PARALLEL_MIN_MACS", 0)  # split even tiny products
+            got = M.matmul_numba(a, b)
+    finally:
+        numba.set_num_threads(old)
+    assert got.shape == (m, n) and got.dtype == a.dtype
+    close(got, M.matmul_numpy(a, b), scale=9.0 * k, rtol=RTOL[np.dtype(dtype)] * 10)
 
 
 def test_import_is_lazy_and_works_without_numba():

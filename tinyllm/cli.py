@@ -19,19 +19,27 @@ COMMANDS = {
 }
 
 
-# Commands whose hot loop is many small matrix products. At these sizes two BLAS threads on 2 cores spin against
-# each other and Numba's threads: the baby GPT step measured 170 ms with OpenBLAS's default vs 114 ms with one thread.
-ONE_BLAS_THREAD = {"train", "sample"}
+# Commands whose hot loop is many small matrix products: they run one thread pool (Numba's, with BLAS on one
+# thread inside it) whose idle workers sleep; see tinyllm/kernels/runtime.py for the measurements. `info` gets the
+# same setup so that it reports what train and sample use.
+ONE_POOL = {"train", "sample", "info"}
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def pin_blas_threads(command, environ):
-    """Default `command` to one BLAS thread unless the user chose a count; must run before NumPy is imported.
-    Returns True when it set the default."""
-    if command not in ONE_BLAS_THREAD or any(v in environ for v in BLAS_VARS):
-        return False
-    environ["OPENBLAS_NUM_THREADS"] = environ["MKL_NUM_THREADS"] = "1"
-    return True
+    """Set up `environ` for `command` before NumPy is imported: BLAS on one thread (unless the user set one of
+    BLAS_VARS), parallel work in Numba's pool (NUMBA_NUM_THREADS, default all cores), idle workers parked
+    (OMP_WAIT_POLICY=passive unless set). Returns the line to print, or None when the command does not use it."""
+    if command not in ONE_POOL:
+        return None
+    pinned = not any(v in environ for v in BLAS_VARS)
+    if pinned:
+        environ["OPENBLAS_NUM_THREADS"] = environ["MKL_NUM_THREADS"] = "1"
+    environ.setdefault("OMP_WAIT_POLICY", "passive")
+    blas = "1 BLAS thread" if pinned else "BLAS threads from " + ", ".join(v for v in BLAS_VARS if v in environ)
+    numba_threads = environ.get("NUMBA_NUM_THREADS", f"{os.cpu_count() or 1} (all cores)")
+    return (f"{blas}, {numba_threads} Numba thread(s), OMP_WAIT_POLICY={environ['OMP_WAIT_POLICY']} "
+            f"(set OPENBLAS_NUM_THREADS / NUMBA_NUM_THREADS to choose)")
 
 
 def usage():
@@ -53,9 +61,9 @@ def main(argv=None):
         hint = f" Did you mean {close[0]!r}?" if close else ""
         print(f"tinyllm: unknown command {name!r}.{hint}\n\n{usage()}", file=sys.stderr)
         return 2
-    if pin_blas_threads(name, os.environ):
-        print("tinyllm: using 1 BLAS thread (faster for small models; set OPENBLAS_NUM_THREADS to choose)",
-              file=sys.stderr)
+    threads = pin_blas_threads(name, os.environ)
+    if threads:
+        print(f"tinyllm: {threads}", file=sys.stderr)
     target = COMMANDS[name][0]
     module_name, func_name = target.split(":")
     try:

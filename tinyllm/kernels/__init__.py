@@ -76,6 +76,9 @@ def set_num_threads(n):
     numba.set_num_threads(int(n))
 
 
+from .runtime import prefer_passive_wait  # noqa: E402
+
+prefer_passive_wait()  # before any parallel kernel starts Numba's OpenMP workers (see runtime.py)
 _default = os.environ.get("TINYLLM_KERNELS", "numba").strip().lower() or "numba"
 if _default == "numba" and not _numba_available():
     _default = "numpy"

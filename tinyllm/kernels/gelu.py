@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._rows import FASTMATH, exp_nonpos, is_float, njit, prange, threads_for
+from ._rows import FASTMATH, empty_apart, exp_nonpos, is_float, njit, prange, threads_for
 
 try:
     from ._exp import as_dtype_of
@@ -18,6 +18,10 @@ except ImportError:  # no Numba: the kernels are plain Python and unused
     def as_dtype_of(value, t):
         """value unchanged (the Numba-less stand-in)."""
         return value
+
+# GELU splits its elements over threads from this size on: ~0.25 ms of tanh-form work on one core, enough to repay
+# a parallel region. The baby GPT's (768, 512) hidden layer is above it. (Row kernels keep _rows' larger bound.)
+_PARALLEL_MIN = 1 << 17
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; the reference may be slow
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -118,7 +122,7 @@ def gelu_forward_numba(x, approximate=True):
     if not is_float(x):
         return gelu_forward_numpy(x, approximate)
     xf = np.ascontiguousarray(x).reshape(-1)  # any shape -> flat
-    y, threads = np.empty_like(xf), threads_for(xf.size)
+    y, threads = empty_apart(xf.size, xf.dtype), threads_for(xf.size, _PARALLEL_MIN)
     if threads > 1:
         _forward_parallel(xf, y, bool(approximate), threads)
     else:
@@ -133,7 +137,7 @@ def gelu_backward_numba(x, dy, approximate=True):
     if dy.shape != x.shape:
         raise ValueError(f"dy must have the shape of x {x.shape}, got {dy.shape}")
     xf, dyf = np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(dy).reshape(-1)
-    dx, threads = np.empty_like(xf), threads_for(xf.size)
+    dx, threads = empty_apart(xf.size, xf.dtype), threads_for(xf.size, _PARALLEL_MIN)
     if threads > 1:
         _backward_parallel(xf, dyf, dx, bool(approximate), threads)
     else:

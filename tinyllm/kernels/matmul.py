@@ -15,6 +15,10 @@ from ._rows import is_float, njit, prange, threads_for
 
 # A batch is split across threads only when each item is at least this many multiply-adds (M * K * N).
 _PARALLEL_MIN_ITEM_MACS = 32 * 32 * 32
+# A plain 2-D product is split across threads from this many multiply-adds on (~0.1 ms of BLAS on one core):
+# below it a parallel region's start-up (tens of µs when the workers sleep) eats what the split saves.
+# Every Linear layer of the baby GPT (768 x 128 x 128 and up) is above it; its 768 x 128 x 65 output layer too.
+_PARALLEL_MIN_MACS = 1 << 22
 
 
 def matmul_numpy(a, b):
@@ -62,9 +66,55 @@ def _batched(a, b, b_transposed, out):
     return out
 
 
+@njit(cache=True, parallel=True)
+def _row_slabs(a, b, out, slabs):
+    """out = a @ b with the rows of a (and out) cut into `slabs` contiguous slabs, one BLAS call per thread."""
+    M = a.shape[0]
+    for i in prange(slabs):
+        r0, r1 = i * M // slabs, (i + 1) * M // slabs
+        mm(a[r0:r1], b, out[r0:r1])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _inner_slabs(x, g, partial, slabs):
+    """partial[i] = x[rows_i]^T @ g[rows_i]: x^T g split along its summed axis (the N = B*T rows of a weight
+    gradient), one BLAS call per thread; the caller adds the partial products."""
+    N = x.shape[0]
+    for i in prange(slabs):
+        r0, r1 = i * N // slabs, (i + 1) * N // slabs
+        mm(x[r0:r1].T, g[r0:r1], partial[i])
+    return partial
+
+
+def _matmul_2d_threads(a, b):
+    """(M, K) @ (K, N) on Numba's threads when the product is big enough, else None (the caller uses BLAS).
+
+    a C-contiguous: its rows are split. a = x^T with x C-contiguous (a weight gradient x^T g): the summed axis
+    is split and the partial products added. b may be C-contiguous or a transposed view of one."""
+    M, K = a.shape
+    N = b.shape[1]
+    slabs = threads_for(M * K * N, _PARALLEL_MIN_MACS)
+    if slabs < 2 or not HAVE_SCIPY or not (b.flags.c_contiguous or b.flags.f_contiguous):
+        return None
+    if a.flags.c_contiguous and M >= 2 * slabs:
+        return _row_slabs(a, b, np.empty((M, N), dtype=a.dtype), slabs)
+    if a.flags.f_contiguous and b.flags.c_contiguous and K >= 2 * slabs:
+        partial = _inner_slabs(a.T, b, np.empty((slabs, M, N), dtype=a.dtype), slabs)
+        out = partial[0]
+        for i in range(1, slabs):
+            out += partial[i]
+        return out
+    return None
+
+
 def matmul_numba(a, b):
     """Same contract as matmul_numpy. Plain 2-D products, vectors, mixed or non-float dtypes and broadcast
     (unequal) leading dims go straight to np.matmul, as do batches too small to be worth splitting over threads."""
+    if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and is_float(a) and a.shape[1] == b.shape[0]:
+        out = _matmul_2d_threads(a, b)
+        if out is not None:
+            return out
     if a.ndim > 2 and b.ndim >= 2 and a.dtype == b.dtype and is_float(a):
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"matmul: inner dims differ, a {a.shape} @ b {b.shape}")

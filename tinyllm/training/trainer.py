@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyllm.kernels.runtime import keep_freed_memory
 from tinyllm.training.checkpoint import load_checkpoint, save_checkpoint
 from tinyllm.training.optim import SGD, Adam, AdamW, clip_grad_norm, decay_groups, global_grad_norm
 from tinyllm.training.schedule import SCHEDULES, lr_at
@@ -120,6 +121,7 @@ class Trainer:
         self.print = _clear_line_then(print_fn) if self.live_progress else print_fn
         self.optimizer = build_optimizer(model, cfg)
         self.params = self.optimizer.params()
+        keep_freed_memory()  # every step frees and re-allocates the same arrays: reuse them without page faults
         self.rng = np.random.default_rng(cfg.seed)  # draws the training batches; saved in checkpoints
         self.step = 0
         self.best_val_loss = math.inf
