@@ -35,6 +35,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", default="", help="also save latest/ and best/ checkpoints here during training")
     ap.add_argument("--resume", action="store_true", help="continue from <run-dir>/latest (weights, optimizer, step)")
+    ap.add_argument("--init", default="", help="start from this checkpoint's weights (same vocabulary), fresh optimizer")
     ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
     ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
     args = ap.parse_args(argv)
@@ -51,6 +52,8 @@ def main(argv=None):
     block = max(len(p) + len(r) for p, r in pairs)
     cfg = GPTConfig(n_layer=args.layers, n_head=4, n_embd=args.embd, block_size=block, vocab_size=len(vocab))
     model = MaskedGPT(cfg, seed=args.seed)
+    if args.init:
+        init_weights(model, vocab, args.init)
     n_params = sum(p.data.size for p in model.parameters())
     print(f"model: {args.layers} layers, {args.embd} wide, block {block}: {n_params:,} parameters", flush=True)
 
@@ -76,6 +79,16 @@ def main(argv=None):
     os.replace(tmp, os.path.join(args.out, VOCAB_FILE))
     print(f"saved {args.out} after {time.perf_counter() - t0:.0f} s", flush=True)
     return evaluate_checkpoint(args)
+
+
+def init_weights(model, vocab, path):
+    """Copy the weights of the checkpoint at `path` into `model`; its vocabulary must equal `vocab`."""
+    from tinyllm.training.checkpoint import load_checkpoint
+    with open(os.path.join(path, VOCAB_FILE), encoding="utf-8") as f:
+        if json.load(f)["tokens"] != vocab.itos:
+            raise ValueError(f"--init {path}: its vocabulary differs from the one built from the examples")
+    model.load_state_dict(load_checkpoint(path, build=False).weights)
+    print(f"initialised from {path}", flush=True)
 
 
 def evaluate_checkpoint(args):

@@ -73,3 +73,64 @@ def test_sizes_are_bounded_and_copied_numbers_checked():
 def test_question_too_long_is_refused(tiny):
     with pytest.raises(ValueError, match="at most"):
         decode(tiny, VOCAB, "word " * (MAX_WORDS + 1), "articles")
+
+
+def test_copied_words_run_left_to_right_without_gaps():
+    con = Constraint(Context("papers by Luc Van Gool", "articles", LITERALS))
+    for tok in ("<q>", "term", "f:authors", "@2"):
+        con.advance(tok)
+    assert {t for t in con.allowed() if t.startswith("@")} == {"@3"}     # not @2 again, not a jump back
+    con = Constraint(Context("papers ( by Luc", "articles", LITERALS))
+    for tok in ("<q>", "term", "f:authors"):
+        con.advance(tok)
+    assert "@1" not in con.allowed()                                      # a value never starts with bare "("
+
+
+def test_dates_may_be_copied_whole_or_assembled_from_year_month_day():
+    q = "papers after 2025-12-26 or after March 13, 2026"     # words: ... 2025-12-26 = @2, 13 = @6, 2026 = @8
+    con = Constraint(Context(q, "articles", ["=-03-", "=-01-01"]))
+    for tok in ("<q>", "range", "f:publication_date", "gt"):
+        con.advance(tok)
+    assert {"@2", "@8"} <= con.allowed()                                   # the ISO date, the year
+    for tok in ("@8", "=-03-"):
+        con.advance(tok)
+    assert con.allowed() == {"@6"}                                         # the only number that is a valid day
+    body = validate("articles", compile_ir(con.tokens + ["@6", ";", "<end>"], q, "articles"))
+    assert body["query"]["range"]["publication_date"]["gt"] == "2026-03-13"
+
+
+def test_multi_match_may_ask_for_a_phrase():
+    con = Constraint(Context("anything about chain-of-thought", "articles", LITERALS))
+    for tok in ("<q>", "multi_match", "@2", ";", "f:title", "f:abstract"):
+        con.advance(tok)
+    assert "type:phrase" in con.allowed()
+
+
+def test_the_grammar_accepts_the_training_targets():
+    """Nearly every distilled example's IR is a path through the grammar (the rest copy a bare '-' into a date)."""
+    from tinyllm.nlq.ir import Unsupported, parse_dsl
+    from tinyllm.nlq.prepare_ir import load_examples
+    examples = load_examples()[::8]
+    literals = {t for ex in examples for t in _ir(ex) if t.startswith("=")}
+    ok, n = 0, 0
+    for ex in examples:
+        ir = _ir(ex)
+        if not ir:
+            continue
+        n += 1
+        con = Constraint(Context(ex["question"], ex["index"], sorted(literals)))
+        try:
+            for tok in ir[:-1]:
+                con.advance(tok)
+            ok += "<end>" in con.allowed()
+        except ValueError:
+            pass
+    assert n > 1000 and ok / n >= 0.995, (ok, n)
+
+
+def _ir(ex):
+    from tinyllm.nlq.ir import Unsupported, parse_dsl
+    try:
+        return parse_dsl(ex["query"], ex["question"])
+    except Unsupported:
+        return []

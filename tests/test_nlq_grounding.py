@@ -35,3 +35,32 @@ def test_values_with_no_case_insensitive_match_are_left_alone(value):
     out = grounding.ground("articles", copy.deepcopy(body), TABLE)
     expected = value if value in known.values() else known.get(value.lower(), value)
     assert out["query"]["term"]["author"] == expected
+
+
+INDEX_TABLE = grounding.index_values()
+
+
+def test_index_values_cover_authors_the_examples_never_named():
+    assert INDEX_TABLE[("articles", "author")]["dayeon ki"] == "Dayeon Ki"
+    assert INDEX_TABLE[("gutenberg", "author")]["fyodor dostoyevsky"] == "Fyodor Dostoyevsky"
+    assert INDEX_TABLE[("gutenberg", "title.keyword")]["dracula"] == "Dracula"
+
+
+def test_span_surname_and_sibling_repairs():
+    def one(index, field, value, question):
+        return grounding.repair(index, field, value, INDEX_TABLE, question)
+    assert one("articles", "author", "Dayeon Ki write", "Which papers did Dayeon Ki write?") == ("author", "Dayeon Ki")
+    assert one("articles", "authors", "Van Gool", "papers with Luc Van Gool") == ("authors", "Luc Van Gool")
+    assert one("gutenberg", "author", "Dostoyevsky", "passages by Dostoyevsky") == ("author", "Fyodor Dostoyevsky")
+    assert one("articles", "categories", "Robotics", "Robotics papers") == ("category_names", "Robotics")
+    body = {"query": {"term": {"categories": "Robotics"}}}
+    assert grounding.ground("articles", body, INDEX_TABLE, "Robotics papers") == {
+        "query": {"term": {"category_names": "Robotics"}}}
+
+
+@given(st.text(min_size=1, max_size=20), st.sampled_from(["author", "authors", "categories", "category_names"]),
+       st.sampled_from(["papers by Heng Ji and Yulia Tsvetkov", "Robotics or cs.CL", "x"]))
+def test_a_repaired_value_is_the_original_or_a_known_value(value, field, question):
+    new_field, new_value = grounding.repair("articles", field, value, INDEX_TABLE, question + " " + value)
+    assert new_value == value or new_value in INDEX_TABLE[("articles", new_field)].values()
+    assert new_field == field or new_value in INDEX_TABLE[("articles", new_field)].values()

@@ -1,6 +1,4 @@
 """The translator interface and the shipped checkpoint: loads, refuses bad input, answers real questions right."""
-import json
-
 import pytest
 
 from tinyllm.nlq import schema
@@ -40,8 +38,18 @@ def test_injection_questions_yield_a_safe_query_or_a_refusal():
                 body = t.translate(q, index)
             except CannotTranslate:
                 continue
-            text = json.dumps(body)
-            assert '"script' not in text and "delete" not in set(body) and body.get("size", 0) <= 100
+            assert not any("script" in k for k in _keys(body))     # the word may be searched for, never run
+            assert "delete" not in set(body) and body.get("size", 0) <= 100
+
+
+def _keys(x):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield k
+            yield from _keys(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _keys(v)
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoint in data/nlq_model/")

@@ -14,7 +14,7 @@ from . import schema
 from .ir import END, SEP, words
 from .validate_query import QueryRejected, _date_value
 
-MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 4, 6, 3, 2, 3
+MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 4, 16, 3, 2, 3
 EXACT = ("keyword", "numeric", "date")
 OP_KINDS = {"term": EXACT, "terms": EXACT, "match": ("text",), "match_phrase": ("text",), "range": ("numeric", "date"),
             "exists": ("text", "keyword", "numeric", "date")}
@@ -25,7 +25,7 @@ PSEUDO = ("<next>", "<more>")
 STRUCT_TOKENS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>", *OP_KINDS, "multi_match", "match_all", "gte",
                  "gt", "lte", "lt", "and", "fuzzy", "msm", "sort", "asc", "desc", "size", "from", "tth", *AGG_KINDS,
                  "asize", "top_hits", "tsrc", "ival:year", "ival:month", "ival:week", "ival:day", "ival:quarter", "mdc",
-                 "hival", "src", "hl", SEP, END)     # every real token the grammar can ask for, besides f:, @ and =
+                 "hival", "src", "hl", "type:phrase", SEP, END)     # every real token the grammar can ask for, besides f:, @ and =
 
 
 class Context:
@@ -69,26 +69,45 @@ def _int_value(ctx, lo, hi):
 
 
 def _date_value_g(ctx, field):
+    """A whole date literal, a copied ISO date ("2025-12-26"), or a copied year (or year-month) then a literal
+    suffix ("-06-01") or a literal month then a copied day ("2026" "-02-" "27"). Every path ends in a valid date."""
     full = ctx.memo(("date", field), lambda: frozenset(t for t in ctx.literals if ctx.date_ok(field, t[1:])))
-    years = ctx.memo("years", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}", w)))
-    tok = yield full | years
-    if tok in full:
+    iso = ctx.memo(("iso", field), lambda: frozenset(
+        f"@{i}" for i, w in enumerate(ctx.words) if not re.fullmatch(r"\d{4}(-\d\d)?", w) and re.fullmatch(r"[\d-]+", w)
+        and ctx.date_ok(field, w)))
+    years = ctx.memo("years", lambda: frozenset(
+        f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}(-\d\d)?", w)))
+    tok = yield full | iso | years
+    if tok in full or tok in iso:
         yield {SEP}
         return
     year = ctx.words[int(tok[1:])]
-    tok = yield ctx.memo(("year", field, year), lambda: frozenset(
-        {t for t in ctx.literals if not t[1:2].isdigit() and ctx.date_ok(field, year + t[1:])}
-        | ({SEP} if ctx.date_ok(field, year) else set())))
-    if tok != SEP:
+    days = [(f"@{i}", w) for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{1,2}", w)]
+    suffix = ctx.memo(("year", field, year), lambda: frozenset(
+        t for t in ctx.literals if not t[1:2].isdigit() and ctx.date_ok(field, year + t[1:])))
+    middle = ctx.memo(("mid", field, year), lambda: {t: frozenset(d for d, w in days if ctx.date_ok(field, year + t[1:] + w))
+                                                     for t in ctx.literals if t.endswith("-") and not t[1:2].isdigit()})
+    tok = yield suffix | {t for t, ds in middle.items() if ds} | ({SEP} if ctx.date_ok(field, year) else set())
+    if tok in suffix:
+        yield {SEP}
+    elif tok != SEP:
+        yield middle[tok]
         yield {SEP}
 
 
 def _str_value(ctx):
+    """Copies and literals. Copied words run left to right without gaps (`@4 @5`, never `@5 @5` or `@5 @2`),
+    as in every training value, and a value does not start by copying bare punctuation."""
     copies = ctx.memo("copies", lambda: frozenset(f"@{i}" for i in range(len(ctx.words))))
+    starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
-    tok = yield copies | strs
+    tok = yield starts | strs
     for _ in range(MAX_PIECES - 1):
-        allowed = {SEP} | copies | (strs if tok.startswith("@") else set())
+        if tok.startswith("@"):
+            after = int(tok[1:]) + 1
+            allowed = {SEP} | strs | ({f"@{after}"} if after < len(ctx.words) else set())
+        else:
+            allowed = {SEP} | starts
         tok = yield allowed
         if tok == SEP:
             return
@@ -115,8 +134,8 @@ def _clause(ctx):
         tok = yield text
         used.add(tok)
         while True:
-            tok = yield ((text - used) if len(used) < MAX_FIELDS else set()) | {"<next>"}
-            if tok == "<next>":
+            tok = yield ((text - used) if len(used) < MAX_FIELDS else set()) | {"type:phrase", "<next>"}
+            if tok in ("type:phrase", "<next>"):
                 return
             used.add(tok)
     field = (yield ctx.fields(OP_KINDS[op]))[2:]
@@ -195,7 +214,9 @@ def _agg(ctx):
         if (yield {"top_hits", "<next>"}) == "top_hits":
             if (yield {"size", "<next>"}) == "size":
                 yield from _int_value(ctx, 1, 10)
-            if (yield {"sort", "<next>"}) == "sort":
+            for _ in range(MAX_SORTS):
+                if (yield {"sort", "<next>"}) != "sort":
+                    break
                 yield ctx.fields(EXACT)
                 yield {"asc", "desc"}
             while (yield {"tsrc", "<next>"}) == "tsrc":

@@ -1,20 +1,32 @@
 """Value grounding: give a keyword value the model copied from the question the index's own spelling.
 
 `term` on a keyword field is exact and case-sensitive, so "robotics" silently matches nothing where the index
-says "Robotics" (NLQ.md, value grounding). The known values are the keyword values of the shipped, execution-
-verified examples; a copied value that is not one of them but equals one ignoring case is replaced by it.
-Values with no such match are left alone: the model may be right about a value the examples never saw.
+says "Robotics" (NLQ.md, value grounding). The known values are the keyword values of the shipped indexes
+(data/*.jsonl.gz) and of the execution-verified examples. A copied value that is not known is repaired, in order:
+  1. case: it equals a known value ignoring case ("robotics" -> "Robotics");
+  2. span: a known value occurs in the question overlapping the copied words ("Dayeon Ki write" -> "Dayeon Ki",
+     "Van Gool" -> "Luc Van Gool"): the model's span boundaries are its most common slip;
+  3. surname: it is the last word of exactly one known person ("Shakespeare" -> "William Shakespeare");
+  4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics").
+Values with no such match are left alone: the model may be right about a value nobody listed.
 """
+import functools
 import gzip
 import json
 
 from . import schema
+from .ir import words
 
 EXAMPLES_PATH = schema.DATA_DIR / "nlq_examples.jsonl.gz"
+GROUNDED = {"articles": ("author", "authors", "categories", "category_names"),
+            "gutenberg": ("author", "title.keyword")}
+PEOPLE = {("articles", "author"), ("articles", "authors"), ("gutenberg", "author")}
+SIBLING = {("articles", "categories"): "category_names", ("articles", "category_names"): "categories"}
+MAX_SPAN_WORDS = 8          # longest known value looked up as a run of question words
 
 
 def _keyword_clauses(node, index, types):
-    """Yield (container, key, field) for every term/terms value on a keyword field inside a body."""
+    """Yield (container, key, field, clause) for every term/terms value on a keyword field inside a body."""
     if isinstance(node, list):
         for item in node:
             yield from _keyword_clauses(item, index, types)
@@ -25,13 +37,18 @@ def _keyword_clauses(node, index, types):
                     if types.get(field) != "keyword":
                         continue
                     if kind == "term" and isinstance(value, dict) and "value" in value:
-                        yield value, "value", field
+                        yield value, "value", field, clause
                     elif kind == "term":
-                        yield clause, field, field
+                        yield clause, field, field, clause
                     elif isinstance(value, list):
-                        yield from ((value, i, field) for i in range(len(value)))
+                        yield from ((value, i, field, clause) for i in range(len(value)))
             else:
                 yield from _keyword_clauses(clause, index, types)
+
+
+def _add(table, index, field, value):
+    if isinstance(value, str) and value:
+        table.setdefault((index, field), {}).setdefault(value.lower(), value)
 
 
 def known_values(path=EXAMPLES_PATH):
@@ -43,18 +60,88 @@ def known_values(path=EXAMPLES_PATH):
         for line in f:
             ex = json.loads(line)
             types = schema.field_types(ex["index"])
-            for container, key, field in _keyword_clauses(ex["query"], ex["index"], types):
-                value = container[key]
-                if isinstance(value, str):
-                    table.setdefault((ex["index"], field), {}).setdefault(value.lower(), value)
+            for container, key, field, _ in _keyword_clauses(ex["query"], ex["index"], types):
+                _add(table, ex["index"], field, container[key])
     return table
 
 
-def ground(index, body, table):
-    """`body` with each keyword term value replaced by the known value equal to it ignoring case (in place)."""
+@functools.lru_cache(maxsize=2)
+def _index_values(data_dir):
+    table = {}
+    for index, fields in GROUNDED.items():
+        path = data_dir / f"{index}.jsonl.gz"
+        if not path.exists():
+            continue
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                doc = json.loads(line)
+                for field in fields:
+                    value = doc.get(field.split(".")[0])     # title.keyword holds the title itself
+                    for v in value if isinstance(value, list) else [value]:
+                        _add(table, index, field, v)
+    return table
+
+
+def index_values(data_dir=schema.DATA_DIR, examples_path=EXAMPLES_PATH):
+    """Known values of the grounded keyword fields: every value in the shipped indexes plus the examples' ones."""
+    table = {k: dict(v) for k, v in _index_values(data_dir).items()}
+    for key, values in known_values(examples_path).items():
+        for low, v in values.items():
+            table.setdefault(key, {}).setdefault(low, v)
+    return table
+
+
+@functools.lru_cache(maxsize=8)
+def _surnames(table_id, items):
+    out = {}
+    for low, v in items:
+        last = low.split()[-1] if " " in low else None
+        if last:
+            out.setdefault(last, set()).add(v)
+    return {k: next(iter(vs)) for k, vs in out.items() if len(vs) == 1}
+
+
+def _in_question(known, question):
+    """[(start, end, value)] for every known value spelled (ignoring case) by a run of question words."""
+    ws, found = words(question), []
+    for i in range(len(ws)):
+        for j in range(i, min(i + MAX_SPAN_WORDS, len(ws))):
+            v = known.get(question[ws[i][1]:ws[j][2]].lower())
+            if v is not None:
+                found.append((ws[i][1], ws[j][2], v))
+    return found
+
+
+def repair(index, field, value, table, question):
+    """(field, value) for one copied keyword value, by the rules in the module docstring."""
+    known = table.get((index, field), {})
+    if not isinstance(value, str) or value in known.values():
+        return field, value
+    if value.lower() in known:
+        return field, known[value.lower()]
+    if question:
+        at = question.lower().find(value.lower())
+        if at >= 0:
+            spans = [(e - s, v) for s, e, v in _in_question(known, question) if s < at + len(value) and at < e]
+            if spans:
+                return field, max(spans)[1]
+        if (index, field) in PEOPLE:
+            stem = value[:-2] if value.lower().endswith("'s") else value
+            people = _surnames((index, field), tuple(sorted(known.items())))
+            if " " not in stem and stem.lower() in people:
+                return field, people[stem.lower()]
+    twin = SIBLING.get((index, field))
+    if twin and value.lower() in table.get((index, twin), {}):
+        return twin, table[(index, twin)][value.lower()]
+    return field, value
+
+
+def ground(index, body, table, question=None):
+    """`body` with each keyword term value repaired to a known value where one fits (in place; see `repair`)."""
     types = schema.field_types(index)
-    for container, key, field in _keyword_clauses(body, index, types):
-        value, known = container[key], table.get((index, field), {})
-        if isinstance(value, str) and value not in known.values():
-            container[key] = known.get(value.lower(), value)
+    for container, key, field, clause in list(_keyword_clauses(body, index, types)):
+        new_field, new_value = repair(index, field, container[key], table, question)
+        container[key] = new_value
+        if new_field != field and isinstance(key, str) and field in clause and len(clause) == 1:
+            clause[new_field] = clause.pop(field)
     return body

@@ -41,7 +41,7 @@ class Translator:
     def __init__(self, model=None, path=None):
         self.model, self.path = model, path
         self.kind = "model" if model is not None else "keyword-baseline (no trained checkpoint found)"
-        self.values = grounding.known_values() if model is not None else {}  # keyword spellings, for grounding
+        self.values = grounding.index_values() if model is not None else {}  # keyword spellings, for grounding
 
     @classmethod
     def load(cls, path=None):
@@ -62,7 +62,7 @@ class Translator:
             body = baseline.translate(index, question)
         else:
             body = self.model.translate(question, index)    # raises CannotTranslate itself when it abstains
-            body = grounding.ground(index, body, self.values)  # "robotics" -> "Robotics": term is case-sensitive
+            body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
         try:
             return validate(index, body)
         except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
