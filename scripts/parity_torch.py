@@ -30,13 +30,18 @@ import numpy as np  # noqa: E402
 VARIANTS = {
     "gelu": "tanh",        # tanh (tinyllm, GPT-2) | erf (exact GELU, nn.GELU()'s default)
     "decay_emb": 0,        # 1: also decay the (tied) token and position embeddings (nanoGPT: every ndim >= 2)
+    "decay_all": 0,        # 1: decay every parameter, norm gains too (AdamW(model.parameters()) as is)
     "eps": 1e-8,           # Adam eps
     "rope_base": 10000.0,  # RoPE theta base
     "rope_pairs": "half",  # half: channel pairs (i, i + D/2) (tinyllm) | interleaved: pairs (2i, 2i + 1)
     "ln_eps": 1e-5,        # LayerNorm eps
+    "init": "gpt2",        # gpt2 (tinyllm) | torch: PyTorch's layer defaults, U(+-1/sqrt(fan_in)), no GPT-2 init
     "init_std": 0.02,      # std of every weight matrix and embedding (residual projections: / sqrt(2 n_layer))
     "resid_scale": 1,      # 0: residual projections get init_std too (no GPT-2 shrink)
     "clip": 1.0,           # global-norm clip (0 = off)
+    "tie": 1,              # 0: a separate output matrix lm_head (C, V), drawn N(0, init_std^2)
+    "bias": 0,             # 1: biases (zeros) in every Linear and LayerNorm
+    "wpe": 0,              # 1: also add a learned position table (block_size, C) to the embeddings (with RoPE)
 }
 
 
@@ -67,6 +72,7 @@ def make_twin(model, variant):
             self.names = [n for n, _ in named]
             self.params = torch.nn.ParameterList([torch.nn.Parameter(torch.tensor(p.data)) for _, p in named])
             self.index = {n: i for i, n in enumerate(self.names)}
+            self._add_extras()
             D = cfg.n_embd // cfg.n_head
             if pos == "rope":
                 theta = variant["rope_base"] ** (-np.arange(0, D, 2) / D)          # (D/2,)
@@ -79,8 +85,31 @@ def make_twin(model, variant):
                 self.cos = torch.tensor(np.cos(angle), dtype=dt)
                 self.sin = torch.tensor(np.sin(angle), dtype=dt)
 
+        def _add_extras(self):
+            """The parameters a variant adds to tinyllm's set (untied head, biases, a position table)."""
+            g = np.random.default_rng(12345)
+            C, V, dt = cfg.n_embd, cfg.vocab_size, named_dtype
+            extra = {}
+            if not variant["tie"]:
+                extra["lm_head.weight"] = g.standard_normal((C, V)) * variant["init_std"]
+            if variant["wpe"] and pos != "learned":
+                extra["wpe.weight"] = g.standard_normal((cfg.block_size, C)) * variant["init_std"]
+            if variant["bias"]:
+                sizes = {"ln_1": C, "attn.qkv": 3 * C, "attn.proj": C, "ln_2": C, "mlp.fc": 4 * C, "mlp.proj": C}
+                for i in range(cfg.n_layer):
+                    extra.update({f"blocks.{i}.{k}.bias": np.zeros(n) for k, n in sizes.items()})
+                extra["ln_f.bias"] = np.zeros(C)
+            for name, value in extra.items():
+                self.index[name] = len(self.names)
+                self.names.append(name)
+                self.params.append(torch.nn.Parameter(torch.tensor(value, dtype=dt)))
+
         def p(self, name):
             return self.params[self.index[name]]
+
+        def b(self, name):
+            """The bias `name`, or None when this twin has no biases."""
+            return self.params[self.index[name]] if name in self.index else None
 
         def rotate(self, x):                                                        # (B, H, T, D)
             T = x.shape[-2]
@@ -96,29 +125,38 @@ def make_twin(model, variant):
             B, T = idx.shape
             C, H = cfg.n_embd, cfg.n_head
             x = self.p("wte.weight")[idx]                                           # (B, T, C)
-            if pos == "learned":
+            if "wpe.weight" in self.index:
                 x = x + self.p("wpe.weight")[:T]
-            ln = lambda t, name: F.layer_norm(t, (C,), self.p(name), None, variant["ln_eps"])   # noqa: E731
+
+            def ln(t, name):
+                return F.layer_norm(t, (C,), self.p(name + ".weight"), self.b(name + ".bias"), variant["ln_eps"])
+
+            def lin(t, name):
+                y = t @ self.p(name + ".weight")
+                return y if self.b(name + ".bias") is None else y + self.b(name + ".bias")
+
             for i in range(cfg.n_layer):
                 b = f"blocks.{i}."
-                qkv = ln(x, b + "ln_1.weight") @ self.p(b + "attn.qkv.weight")     # (B, T, 3C)
+                qkv = lin(ln(x, b + "ln_1"), b + "attn.qkv")                       # (B, T, 3C)
                 q, k, v = (t.reshape(B, T, H, C // H).transpose(1, 2) for t in qkv.split(C, dim=-1))
                 if pos == "rope":
                     q, k = self.rotate(q), self.rotate(k)
                 s = (q @ k.transpose(-1, -2)) / math.sqrt(C // H)                   # (B, H, T, T)
                 s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
                 y = torch.softmax(s, dim=-1) @ v                                    # (B, H, T, D)
-                x = x + y.transpose(1, 2).reshape(B, T, C) @ self.p(b + "attn.proj.weight")
-                h = F.gelu(ln(x, b + "ln_2.weight") @ self.p(b + "mlp.fc.weight"), approximate=variant["gelu"]
-                           if variant["gelu"] == "tanh" else "none")
-                x = x + h @ self.p(b + "mlp.proj.weight")
-            return ln(x, "ln_f.weight") @ self.p("wte.weight").T                   # tied output
+                x = x + lin(y.transpose(1, 2).reshape(B, T, C), b + "attn.proj")
+                h = F.gelu(lin(ln(x, b + "ln_2"), b + "mlp.fc"), approximate="tanh" if variant["gelu"] == "tanh"
+                           else "none")
+                x = x + lin(h, b + "mlp.proj")
+            head = self.p("lm_head.weight") if "lm_head.weight" in self.index else self.p("wte.weight").T
+            return ln(x, "ln_f") @ head                                             # (B, T, V)
 
         def loss(self, x, y):
             logits = self.forward(torch.as_tensor(x))
             return F_ce(logits.reshape(-1, logits.shape[-1]), torch.as_tensor(y).reshape(-1))
 
     F_ce = torch.nn.functional.cross_entropy
+    named_dtype = torch.tensor(next(iter(model.named_parameters()))[1].data).dtype
     twin = Twin()
     _reinit(twin, cfg, variant, model)
     return twin
@@ -127,12 +165,19 @@ def make_twin(model, variant):
 def _reinit(twin, cfg, variant, model):
     """Redraw the twin's weights when a variant changes the init (otherwise they stay tinyllm's copy)."""
     import torch
-    if variant["init_std"] == 0.02 and variant["resid_scale"] == 1:
+    if variant["init_std"] == 0.02 and variant["resid_scale"] == 1 and variant["init"] == "gpt2":
         return
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in zip(twin.names, twin.params):
             if p.ndim < 2:
+                continue
+            if variant["init"] == "torch":      # nn.Linear's default; the tied wte is the head Linear(C, V)
+                bound = 1 / math.sqrt(cfg.n_embd if name == "wte.weight" else p.shape[0])
+                if name == "wpe.weight":        # nn.Embedding's default
+                    p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
+                else:
+                    p.copy_((torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 - 1) * bound)
                 continue
             std = variant["init_std"]
             if variant["resid_scale"] and name.endswith("proj.weight"):
@@ -144,7 +189,8 @@ def twin_optimizer(twin, lr, wd, betas, variant):
     """torch AdamW with tinyllm's decay rule (matrices, not embeddings) or nanoGPT's (every ndim >= 2)."""
     import torch
     emb = ("wte.weight", "wpe.weight")
-    decay = [p for n, p in zip(twin.names, twin.params) if p.ndim >= 2 and (variant["decay_emb"] or n not in emb)]
+    decay = [p for n, p in zip(twin.names, twin.params)
+             if variant["decay_all"] or (p.ndim >= 2 and (variant["decay_emb"] or n not in emb))]
     rest = [p for p in twin.params if all(p is not q for q in decay)]
     groups = [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=variant["eps"])
