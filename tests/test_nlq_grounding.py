@@ -64,3 +64,20 @@ def test_a_repaired_value_is_the_original_or_a_known_value(value, field, questio
     new_field, new_value = grounding.repair("articles", field, value, INDEX_TABLE, question + " " + value)
     assert new_value == value or new_value in INDEX_TABLE[("articles", new_field)].values()
     assert new_field == field or new_value in INDEX_TABLE[("articles", new_field)].values()
+
+
+def test_garbled_value_takes_the_one_known_value_the_question_names():
+    body = {"query": {"term": {"author": "Henrik Brontë"}}}
+    out = grounding.ground("gutenberg", body, INDEX_TABLE, "Henrik Ibsen's play passages")
+    assert out == {"query": {"term": {"author": "Henrik Ibsen"}}}
+
+
+def test_stray_lowercase_values_are_pruned_and_names_kept():
+    body = {"query": {"bool": {"filter": [{"term": {"categories": "the index"}}, {"term": {"categories": "cs.CL"}}],
+                               "must_not": [{"term": {"authors": "tagged"}}]}}, "size": 0}
+    out = grounding.ground("articles", copy.deepcopy(body), INDEX_TABLE, "cs.CL papers in the index, not tagged")
+    assert out == {"query": {"bool": {"filter": [{"term": {"categories": "cs.CL"}}]}}, "size": 0}
+    alone = grounding.ground("articles", {"query": {"term": {"categories": "the index"}}}, INDEX_TABLE, "the index")
+    assert alone == {"query": {"match_all": {}}}
+    name = {"query": {"term": {"author": "Nobody Real Zzyzx"}}}        # unknown but capitalised: left as it is
+    assert grounding.ground("articles", copy.deepcopy(name), INDEX_TABLE, "papers by Nobody Real Zzyzx") == name

@@ -5,8 +5,9 @@ says "Robotics" (NLQ.md, value grounding). The known values are the keyword valu
 (data/*.jsonl.gz) and of the execution-verified examples. A copied value that is not known is repaired, in order:
   1. case: it equals a known value ignoring case ("robotics" -> "Robotics");
   2. span: a known value occurs in the question overlapping the copied words ("Dayeon Ki write" -> "Dayeon Ki",
-     "Van Gool" -> "Luc Van Gool"): the model's span boundaries are its most common slip;
-  3. surname: it is the last word of exactly one known person ("Shakespeare" -> "William Shakespeare");
+     "Van Gool" -> "Luc Van Gool"): the model's span boundaries are its most common slip; a value that is not in
+     the question at all takes the one known value the question names, if it names exactly one;
+  3. surname: one of its words is the last name of exactly one known person ("Twain's" -> "Mark Twain");
   4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics").
 Values with no such match are left alone: the model may be right about a value nobody listed.
 """
@@ -91,14 +92,18 @@ def index_values(data_dir=schema.DATA_DIR, examples_path=EXAMPLES_PATH):
     return table
 
 
-@functools.lru_cache(maxsize=8)
-def _surnames(table_id, items):
-    out = {}
-    for low, v in items:
-        last = low.split()[-1] if " " in low else None
-        if last:
-            out.setdefault(last, set()).add(v)
-    return {k: next(iter(vs)) for k, vs in out.items() if len(vs) == 1}
+_SURNAMES = {}     # id(known values) -> (known values, {last name: the one person with it})
+
+
+def _surnames(known):
+    """{lowercased last name: value} over the multi-word values of `known`, for names only one person has."""
+    if id(known) not in _SURNAMES:
+        out = {}
+        for low, v in known.items():
+            if " " in low:
+                out.setdefault(low.split()[-1], set()).add(v)
+        _SURNAMES[id(known)] = (known, {k: next(iter(vs)) for k, vs in out.items() if len(vs) == 1})
+    return _SURNAMES[id(known)][1]
 
 
 def _in_question(known, question):
@@ -106,10 +111,15 @@ def _in_question(known, question):
     ws, found = words(question), []
     for i in range(len(ws)):
         for j in range(i, min(i + MAX_SPAN_WORDS, len(ws))):
-            v = known.get(question[ws[i][1]:ws[j][2]].lower())
+            text = question[ws[i][1]:ws[j][2]].lower()
+            v = known.get(text, known.get(_stem(text)))         # "Henrik Ibsen's" names "Henrik Ibsen"
             if v is not None:
                 found.append((ws[i][1], ws[j][2], v))
     return found
+
+
+def _stem(word):
+    return word[:-2] if word.endswith("'s") else word
 
 
 def repair(index, field, value, table, question):
@@ -120,16 +130,18 @@ def repair(index, field, value, table, question):
     if value.lower() in known:
         return field, known[value.lower()]
     if question:
-        at = question.lower().find(value.lower())
+        at, named = question.lower().find(value.lower()), _in_question(known, question)
         if at >= 0:
-            spans = [(e - s, v) for s, e, v in _in_question(known, question) if s < at + len(value) and at < e]
+            spans = [(e - s, v) for s, e, v in named if s < at + len(value) and at < e]
             if spans:
                 return field, max(spans)[1]
+        elif len({v for _, _, v in named}) == 1:      # a garbled value, and the question names one known value
+            return field, named[0][2]
         if (index, field) in PEOPLE:
-            stem = value[:-2] if value.lower().endswith("'s") else value
-            people = _surnames((index, field), tuple(sorted(known.items())))
-            if " " not in stem and stem.lower() in people:
-                return field, people[stem.lower()]
+            people = _surnames(known)
+            hits = {people[w] for w in (_stem(w) for w in value.lower().split()) if w in people}
+            if len(hits) == 1:
+                return field, hits.pop()
     twin = SIBLING.get((index, field))
     if twin and value.lower() in table.get((index, twin), {}):
         return twin, table[(index, twin)][value.lower()]
@@ -137,11 +149,40 @@ def repair(index, field, value, table, question):
 
 
 def ground(index, body, table, question=None):
-    """`body` with each keyword term value repaired to a known value where one fits (in place; see `repair`)."""
+    """`body` with each keyword term value repaired to a known value where one fits (in place; see `repair`), and
+    clauses on a value the index cannot hold dropped (see `prune`)."""
     types = schema.field_types(index)
     for container, key, field, clause in list(_keyword_clauses(body, index, types)):
         new_field, new_value = repair(index, field, container[key], table, question)
         container[key] = new_value
         if new_field != field and isinstance(key, str) and field in clause and len(clause) == 1:
             clause[new_field] = clause.pop(field)
+    return prune(index, body, table) if question else body
+
+
+def _stray(index, clause, table):
+    """True for `{"term": {F: v}}` on a grounded field where v is unknown and all lower case ("the index"): a
+    phrase the model copied by mistake; names and codes keep their capitals, so they are never stray."""
+    if not (isinstance(clause, dict) and len(clause) == 1 and isinstance(clause.get("term"), dict)):
+        return False
+    (field, value), = clause["term"].items() if len(clause["term"]) == 1 else ((None, None),)
+    known = table.get((index, field))
+    return bool(known) and isinstance(value, str) and value == value.lower() and value not in known.values()
+
+
+def prune(index, body, table):
+    """Drop stray term clauses (see `_stray`): they can only match nothing in a filter and exclude nothing in a
+    must_not, and the rest of the question usually says what was meant. An emptied query becomes match_all."""
+    query = body.get("query")
+    if _stray(index, query, table):
+        body["query"] = {"match_all": {}}
+    elif isinstance(query, dict) and isinstance(query.get("bool"), dict):
+        b = query["bool"]
+        for occ in ("must", "filter", "must_not"):
+            if isinstance(b.get(occ), list):
+                b[occ] = [c for c in b[occ] if not _stray(index, c, table)]
+                if not b[occ]:
+                    del b[occ]
+        if not any(k in b for k in ("must", "filter", "should", "must_not")):
+            body["query"] = {"match_all": {}}
     return body
