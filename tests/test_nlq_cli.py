@@ -26,7 +26,8 @@ def test_eval_on_a_tiny_cases_file(es, tmp_path, capsys):
              "gold": {"size": 0, "aggs": {"c": {"terms": {"field": "categories"}}}}}]
     cases.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out_json = tmp_path / "report.json"
-    assert tinyllm_main(["nlq", "eval", str(cases), "--es-url", es.url, "--json", str(out_json)]) == 0
+    assert tinyllm_main(["nlq", "eval", str(cases), "--es-url", es.url, "--json", str(out_json),
+                         "--translator", "baseline"]) == 0
     out = capsys.readouterr().out
     assert "execution accuracy 0.0% (0/2), validity 100.0%" in out and "per compare:" in out
     report = json.loads(out_json.read_text())

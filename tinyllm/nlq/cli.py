@@ -1,7 +1,7 @@
 """`tinyllm nlq`: load the demo indexes, evaluate a translator, translate questions in bulk, check a query body.
 
     tinyllm nlq load [--serve]                       create + fill both indexes (embedded engine unless --es-url)
-    tinyllm nlq eval data/nlq_testset.jsonl          execution accuracy of the keyword baseline
+    tinyllm nlq eval data/nlq_testset.jsonl          execution accuracy of the trained model (--translator=baseline)
     tinyllm nlq translate --jsonl IN --out OUT       {"id","index","question"} -> {"id","query"} or {"id","error"}
                                                      (the trained model by default; --translator=baseline)
     tinyllm nlq validate body.json --index=articles  run the safety gate on one body (- reads stdin)
@@ -181,7 +181,8 @@ def build_parser():
     p.add_argument("--serve", action="store_true", help="keep the embedded engine running and print its URL")
     p = sub.add_parser("eval", parents=[common], help="execution accuracy of a translator on a cases file")
     p.add_argument("cases", help="JSON Lines with id, index, question, gold, compare (and optional intent)")
-    p.add_argument("--translator", default="baseline", help="baseline, or module:function")
+    p.add_argument("--translator", default="model",
+                   help="model (the shipped checkpoint, as in translate), baseline, or module:function")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the full report as JSON")
     p = sub.add_parser("translate", parents=[common], help="translate questions in bulk")
     p.add_argument("--jsonl", required=True, metavar="IN", help="JSON Lines with id, index, question")
