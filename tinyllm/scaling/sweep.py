@@ -30,7 +30,7 @@ class SweepConfig:
     """The grid: budgets x shapes, and the training recipe every run shares."""
     budgets: tuple[float, ...] = (6e9, 1.34e10, 3e10, 6.7e10, 1.5e11)   # training FLOPs per run, C (x2.24 apart)
     shapes: tuple[str, ...] = ("1x4", "1x6", "1x8", "2x8", "1x16", "2x16", "2x24", "2x32", "2x48")   # L x width
-    sizes_per_budget: int = 5      # shapes per budget: those whose N is nearest N_guess(C) (0 = every shape)
+    sizes_per_budget: int = 6      # shapes per budget: those whose N is nearest N_guess(C) (0 = every shape)
     n_star_guess: float = 3000.0   # the N* expected at C = 1e11 FLOPs; N_guess(C) = n_star_guess·(C/1e11)^0.5
     head_dim: int = 8              # n_head = n_embd // head_dim (one head when n_embd < head_dim)
     batch_size: int = 8            # B
@@ -94,7 +94,8 @@ def shapes_for_budget(cfg, C):
     """The sizes_per_budget shapes (of those getting >= min_iters steps) nearest N_guess(C) in log N, by N.
 
     A window of consecutive sizes centred on the guess, so each budget's parabola has points on both sides of
-    its vertex; at the ends of the ladder the window slides inwards rather than shrinking.
+    its vertex; at the ends of the ladder the window slides inwards rather than shrinking. With an even count the
+    extra size goes above the guess: a larger model gets fewer steps, so it is the cheaper one to add.
     """
     ladder = []
     for shape in cfg.shapes:
@@ -108,7 +109,7 @@ def shapes_for_budget(cfg, C):
         return [shape for _, shape in ladder]
     log_guess = math.log(expected_optimum(cfg, C))
     centre = min(range(len(ladder)), key=lambda i: abs(math.log(ladder[i][0]) - log_guess))
-    lo = min(max(0, centre - k // 2), len(ladder) - k)
+    lo = min(max(0, centre - (k - 1) // 2), len(ladder) - k)
     return [shape for _, shape in ladder[lo:lo + k]]
 
 
