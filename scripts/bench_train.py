@@ -5,15 +5,17 @@ AdamW update. Both models are built from the same config (pre-LN, no bias, tied 
 positions) and trained on tiny Shakespeare characters. Each thread count runs in its own subprocess, because BLAS
 reads its thread count at import; inside it, tinyllm and PyTorch alternate rounds so both see the same machine
 noise. The median round is reported. 1-thread numbers are the robust comparison on a shared host.
-Each library runs with its own default setup: tinyllm with BLAS on one thread, `threads` Numba threads and
-OMP_WAIT_POLICY=passive (what `tinyllm train` uses); PyTorch with `threads` intra-op threads and its OpenMP
-runtime's default wait policy (its runtime is started after tinyllm's, with the variable removed).
+tinyllm runs as `tinyllm train` sets it up: BLAS on one thread, `threads` Numba threads, OMP_WAIT_POLICY=passive.
+PyTorch runs `threads` intra-op threads. Both share one OpenMP runtime (PyTorch reuses the libgomp that Numba
+loaded first), hence one wait policy: passive unless you set OMP_WAIT_POLICY=active for the run. On a busy host
+passive helps both a lot; on a quiet one it changes little.
 
     python scripts/bench_train.py                   # baby config (4L/4H/128d, T=64, B=12), 1 and 2 threads
     python scripts/bench_train.py --large           # also 6L/6H/384d, T=256, B=16 (a few steps only)
     python scripts/bench_train.py --profile         # cProfile of tinyllm's step: which ops dominate
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -121,16 +123,13 @@ def time_steps(step, n):
 
 
 def worker(name, threads, with_torch):
-    user_policy = "OMP_WAIT_POLICY" in os.environ
     from tinyllm import kernels  # sets OMP_WAIT_POLICY=passive (tinyllm's default) unless the user chose one
     c = CONFIGS[name]
     train_ids, V = load_ids()
     steppers = {"tinyllm": tinyllm_stepper(c, train_ids, V)}
-    steppers["tinyllm"][0]()  # first step: starts Numba's OpenMP workers under tinyllm's policy
+    steppers["tinyllm"][0]()  # first step: starts Numba's OpenMP runtime (libgomp) under that policy
     if with_torch:
-        if not user_policy:  # PyTorch loads its own OpenMP runtime: let it start with its own default policy
-            os.environ.pop("OMP_WAIT_POLICY", None)
-        import torch
+        import torch  # reuses the libgomp already loaded, so PyTorch's threads get the same wait policy
         torch.set_num_threads(threads)
         steppers["torch"] = torch_stepper(c, train_ids, V)
     for label, (step, _) in steppers.items():
@@ -181,11 +180,8 @@ def main():
     ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "THREADS"), help=argparse.SUPPRESS)
     ap.add_argument("--no_torch", action="store_true", help="time tinyllm only")
     args = ap.parse_args()
-    try:
-        import torch  # noqa: F401
-        have_torch = not args.no_torch
-    except ImportError:
-        have_torch = False
+    # find_spec, not import: importing torch here would start its OpenMP runtime before tinyllm's (see worker)
+    have_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     if args.worker:
         return worker(args.worker[0], int(args.worker[1]), have_torch)
     if args.profile:

@@ -150,6 +150,9 @@ class Attention(Function):
         lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
         self.shapes = (q.shape, k.shape, v.shape)
         q, k, v = (a if a.shape[:-2] == lead else np.broadcast_to(a, lead + a.shape[-2:]) for a in (q, k, v))
+        # the kernel works on contiguous (N, T, D) items: copy strided views (heads of a qkv projection) once here
+        # and save the copies, so the backward does not copy them again
+        q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
         self.scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
         self.mask, self.causal = mask, causal
         out, lse = kernels.attention_forward(q, k, v, mask, causal, self.scale)
