@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import tinyllm.functional as F
+from tinyllm import kernels
 from tinyllm.autograd.scan import selective_scan
 from tinyllm.autograd.tensor import Tensor, is_grad_enabled
 from tinyllm.nn import init
@@ -149,9 +150,10 @@ class MambaBlock(Module):
         u = F.silu(F.conv1d(u, self.conv_weight, self.conv_bias))             # (B, T, E)
         dt, Bm, Cm = self._split(self.x_proj(u))                              # (B, T, R), (B, T, N), (B, T, N)
         A = -self.A_log.reshape(E, self.cfg.d_state).exp()                    # (E, N)
-        # Δ = softplus(dt_proj(dt)) (B, T, E): the softplus runs inside the scan op (delta_softplus=True)
-        y = selective_scan(u, self.dt_proj(dt), A, Bm, Cm, self.Dskip, chunk=self.cfg.chunk, delta_softplus=True)
-        return self.out_proj(y * F.silu(z))                                   # (B, T, C)
+        # One fused node: Δ = softplus(dt_proj(dt)), the scan, the skip D u and the gate * SiLU(z), (B, T, E)
+        y = selective_scan(u, self.dt_proj(dt), A, Bm, Cm, D=self.Dskip, z=z, chunk=self.cfg.chunk,
+                           delta_softplus=True)
+        return self.out_proj(y)                                               # (B, T, C)
 
     def forward_arrays(self, x, conv_state, h):
         """Same as forward on ndarrays, continuing from a state: x (B, T, C); conv_state (B, K-1, E) holds the last
@@ -168,14 +170,12 @@ class MambaBlock(Module):
         delta = _softplus(self.dt_proj.forward_arrays(dt.reshape(-1, dt.shape[-1])).reshape(u.shape))
         A = -np.exp(self.A_log.data.reshape(E, self.cfg.d_state))
         if T == 1:
-            y = self.step_ssm(u[:, 0], delta[:, 0], A, Bm[:, 0], Cm[:, 0], h)[:, None]    # (B, 1, E)
-        else:
-            from tinyllm import kernels
+            y = self.step_ssm(u[:, 0], delta[:, 0], A, Bm[:, 0], Cm[:, 0], h)[:, None] * _silu(z)  # (B, 1, E)
+        else:                                                                 # the fused scan, skip and gate
             y, _, h_last = kernels.selective_scan_forward(u, delta, A, np.ascontiguousarray(Bm),
-                                                          np.ascontiguousarray(Cm), h, self.cfg.chunk)
+                                                          np.ascontiguousarray(Cm), self.Dskip.data,
+                                                          np.ascontiguousarray(z), h0=h, chunk=self.cfg.chunk)
             h[...] = h_last
-            y = y + u * self.Dskip.data
-        y = y * _silu(z)
         return self.out_proj.forward_arrays(y.reshape(-1, E)).reshape(x.shape)
 
     def step_ssm(self, u, delta, A, Bm, Cm, h):
