@@ -24,6 +24,7 @@ KERNELS = {
     "attention_forward": "attention", "attention_backward": "attention",
     "flash_attention_forward": "flash_attention", "flash_attention_backward": "flash_attention",
     "selective_scan_forward": "scan", "selective_scan_backward": "scan",
+    "conv1d_silu_forward": "conv1d", "conv1d_silu_backward": "conv1d",
 }
 
 BACKENDS = ("numpy", "numba")
