@@ -1,9 +1,13 @@
 """Train the NLQ translator from data/nlq_examples.jsonl.gz and write the checkpoint to data/nlq_model/.
 
-    python scripts/train_nlq.py [--iters 900] [--out data/nlq_model] [--layers 2] [--embd 128]
+    python scripts/train_nlq.py                                  # the shipped recipe (all stages below)
+    python scripts/train_nlq.py --stages 300@3e-3 --out /tmp/m   # a quick smaller run
+    python scripts/train_nlq.py --eval-only                      # IR match, latency, execution accuracy
 
-The shipped checkpoint was trained as --iters 500 --run-dir R, then --iters 900 --run-dir R --resume (so its cosine
-schedule restarted once at step 500); a single --iters 900 run is the same recipe without the restart.
+Training runs in stages `ITERS@LR`: each stage is a fresh AdamW and a fresh warmup + cosine schedule (lr -> lr/10)
+that starts from the previous stage's weights (warm restarts). The shipped checkpoint is SHIPPED_STAGES; it was
+trained stage by stage with --init (the first stage itself as 500 steps, then resumed to 900 with its cosine
+restarted once), which is the same recipe up to that one restart.
 
 Prints progress (loss, ms/step, ETA) from the tinyllm Trainer, then the held-out IR exact-match rate.
 """
@@ -24,23 +28,37 @@ from tinyllm.training.checkpoint import save_checkpoint  # noqa: E402
 from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 
+SHIPPED_STAGES = "900@3e-3,700@2e-3,900@1.5e-3"
+
+
+def parse_stages(text):
+    """"900@3e-3,700@2e-3" -> [(900, 0.003), (700, 0.002)]; a clear error naming --stages otherwise."""
+    try:
+        stages = [(int(n), float(lr)) for n, lr in (part.split("@") for part in text.split(","))]
+    except ValueError:
+        raise ValueError(f"--stages must look like 900@3e-3,700@2e-3, got {text!r}") from None
+    if not stages or any(n < 1 or lr <= 0 for n, lr in stages):
+        raise ValueError(f"--stages needs positive iterations and learning rates, got {text!r}")
+    return stages
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--iters", type=int, default=900)
+    ap.add_argument("--stages", default=SHIPPED_STAGES, help="ITERS@LR,... (see the module docstring)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--embd", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--out", default="data/nlq_model")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--run-dir", default="", help="also save latest/ and best/ checkpoints here during training")
-    ap.add_argument("--resume", action="store_true", help="continue from <run-dir>/latest (weights, optimizer, step)")
+    ap.add_argument("--run-dir", default="", help="also save stageK/latest and stageK/best checkpoints here")
+    ap.add_argument("--resume", action="store_true", help="continue the first stage from <run-dir>/stage1/latest")
     ap.add_argument("--init", default="", help="start from this checkpoint's weights (same vocabulary), fresh optimizer")
     ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
     ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
     args = ap.parse_args(argv)
     if args.eval_only:
         return evaluate_checkpoint(args)
+    stages = parse_stages(args.stages)
     t0 = time.perf_counter()
     vocab, pairs, skipped = build(load_examples())
     print(f"{len(pairs)} training sequences, vocabulary {len(vocab)}, skipped {dict(skipped)}", flush=True)
@@ -61,18 +79,24 @@ def main(argv=None):
         return to_batch([train[i] for i in r.integers(0, len(train), args.batch)], pad)
 
     val_batches = [to_batch(val[i:i + 64], pad) for i in range(0, len(val), 64)]
-    tc = TrainConfig(batch_size=args.batch, block_size=block, max_iters=args.iters, lr=args.lr,
-                     min_lr=args.lr / 10, warmup_iters=min(100, args.iters // 2), lr_decay_iters=args.iters,
-                     eval_interval=max(args.iters // 6, 1), eval_iters=len(val_batches), log_interval=50,
-                     seed=args.seed, out_dir=args.run_dir, sample_tokens=0, weight_decay=0.01, model=cfg)
-    trainer = Trainer(model, tc, get_batch, val_batches, model_name="gpt", model_config=cfg)
-    if args.resume:
-        trainer.resume(os.path.join(args.run_dir, "latest"))
-    trainer.run()
+    step = 0
+    for k, (iters, lr) in enumerate(stages, 1):
+        print(f"stage {k}/{len(stages)}: {iters} steps, lr {lr:g} -> {lr / 10:g}", flush=True)
+        run_dir = os.path.join(args.run_dir, f"stage{k}") if args.run_dir else ""
+        tc = TrainConfig(batch_size=args.batch, block_size=block, max_iters=iters, lr=lr, min_lr=lr / 10,
+                         warmup_iters=min(100, iters // 2), lr_decay_iters=iters, eval_interval=max(iters // 6, 1),
+                         eval_iters=len(val_batches), log_interval=50, seed=args.seed, out_dir=run_dir,
+                         sample_tokens=0, weight_decay=0.01, model=cfg)
+        trainer = Trainer(model, tc, get_batch, val_batches, model_name="gpt", model_config=cfg)
+        if args.resume and k == 1:
+            trainer.resume(os.path.join(run_dir, "latest"))
+        trainer.run()
+        step += trainer.step
     os.makedirs(args.out, exist_ok=True)
     model.eval()
-    save_checkpoint(args.out, model=model, model_name="gpt", model_config=cfg, step=trainer.step,
-                    train_config={"iters": args.iters, "batch": args.batch, "lr": args.lr, "seed": args.seed})
+    save_checkpoint(args.out, model=model, model_name="gpt", model_config=cfg, step=step,
+                    train_config={"stages": args.stages, "batch": args.batch, "seed": args.seed,
+                                  "init": args.init or None})
     tmp = os.path.join(args.out, VOCAB_FILE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(vocab.to_dict(), f)
