@@ -28,7 +28,7 @@ from tinyllm.training.checkpoint import save_checkpoint  # noqa: E402
 from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 
-SHIPPED_STAGES = "900@3e-3,700@2e-3,900@1.5e-3"
+SHIPPED_STAGES = "900@3e-3,700@2e-3"
 
 
 def parse_stages(text):
