@@ -25,6 +25,7 @@ import numpy as np
 
 import tinyllm.functional as F
 from tinyllm import kernels
+from tinyllm.autograd.function import Function
 from tinyllm.autograd.scan import selective_scan
 from tinyllm.autograd.tensor import Tensor, is_grad_enabled
 from tinyllm.nn import init
@@ -115,6 +116,18 @@ class MambaConfig:
         return self.dt_rank or math.ceil(self.d_model / 16)
 
 
+class CausalConvSiLU(Function):
+    """silu(causal depthwise conv1d(x, w) + b) as one graph node: x (B, T, E), w (E, K), b (E,) -> (B, T, E).
+    Both directions are the fused kernel of kernels/conv1d.py (tested equal to F.silu(F.conv1d(...)))."""
+
+    def forward(self, x, w, b):
+        self.save_for_backward(x, w, b)
+        return kernels.conv1d_silu_forward(x, w, b)
+
+    def backward(self, grad):
+        return kernels.conv1d_silu_backward(*self.saved_tensors, grad)
+
+
 class MambaBlock(Module):
     """in_proj -> (u, z); u -> causal conv -> SiLU -> selective SSM; y * SiLU(z) -> out_proj (Figure 3)."""
 
@@ -147,7 +160,7 @@ class MambaBlock(Module):
         E = self.cfg.d_inner
         uz = self.in_proj(x)                                                  # (B, T, 2E)
         u, z = uz[..., :E], uz[..., E:]                                       # (B, T, E) each
-        u = F.silu(F.conv1d(u, self.conv_weight, self.conv_bias))             # (B, T, E)
+        u = CausalConvSiLU.apply(u, self.conv_weight, self.conv_bias)         # (B, T, E), conv + SiLU
         dt, Bm, Cm = self._split(self.x_proj(u))                              # (B, T, R), (B, T, N), (B, T, N)
         A = -self.A_log.reshape(E, self.cfg.d_state).exp()                    # (E, N)
         # One fused node: Δ = softplus(dt_proj(dt)), the scan, the skip D u and the gate * SiLU(z), (B, T, E)
