@@ -112,3 +112,15 @@ def test_parabola_bootstrap_interval_covers_the_true_exponents(a, seed):
     assert iv["a"][1] - iv["a"][0] < 0.2    # a little noise, a narrow interval
     with pytest.raises(ValueError, match="budgets"):
         bootstrap_isoflop_exponents(isoflop_runs(a, 0.0, seed, budgets=(1e10,)))
+
+
+@settings(max_examples=10)
+@given(p=st.floats(-1.0, 1.0), noise=st.floats(0.0, 0.05), seed=st.integers(0, 1000))
+def test_power_law_interval_contains_the_fitted_slope_and_shrinks_to_it_without_noise(p, noise, seed):
+    from tinyllm.scaling.fit import power_law_interval
+    C = np.geomspace(1e9, 1e12, 6)
+    X = 3.0 * C ** p * np.exp(np.random.default_rng(seed).normal(0, noise, 6))
+    lo, hi = power_law_interval(C, X)
+    assert lo <= power_law(C, X)[0] <= hi and hi - lo <= 40 * noise + 1e-9
+    with pytest.raises(ValueError, match=">= 3"):
+        power_law_interval(C[:2], X[:2])

@@ -17,7 +17,8 @@ import numpy as np
 
 from tinyllm.config import ConfigError, help_text, parse_args
 from tinyllm.scaling.executors import EXECUTORS
-from tinyllm.scaling.fit import bootstrap_isoflop_exponents, bootstrap_loss_surface, isoflop_optima, power_law
+from tinyllm.scaling.fit import (bootstrap_isoflop_exponents, bootstrap_loss_surface, isoflop_optima, power_law,
+                                 power_law_interval)
 from tinyllm.scaling.sweep import SweepConfig, load_results, plan, run_sweep
 
 COMMANDS = ("plan", "sweep", "fit")
@@ -72,6 +73,12 @@ def analyse(records, holdout=(), n_boot=100, seed=0, print_fn=print, grid=None):
         summary.update(a_parabola=a, b_parabola=b, kN=kN, kD=kD, g_frontier=g, kL=kL)
         print_fn(f"approach 2 (parabolas): N* ∝ C^{a:.3f}, D* ∝ C^{b:.3f}  (Chinchilla: 0.50 / 0.50); "
                  f"frontier L* = {kL:.3g}·C^{g:.4f}")
+        if len(inside) >= 3:
+            ci_a = power_law_interval([o.C for o in inside], [o.N_opt for o in inside])
+            ci_b = power_law_interval([o.C for o in inside], [o.D_opt for o in inside])
+            summary["intervals_parabola_t90"] = {"a": ci_a, "b": ci_b}
+            print_fn(f"  90% intervals (t on the vertices' scatter about the line): a in [{ci_a[0]:.3f}, "
+                     f"{ci_a[1]:.3f}], b in [{ci_b[0]:.3f}, {ci_b[1]:.3f}]")
         try:
             iv2 = bootstrap_isoflop_exponents([r for r in fit_recs if float(r["C"]) in {o.C for o in inside}],
                                               n_boot=max(n_boot, 200), seed=seed)

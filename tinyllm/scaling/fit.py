@@ -78,6 +78,22 @@ def power_law(C, X):
     return float(p), float(np.exp(logk))
 
 
+def power_law_interval(C, X, level=0.9):
+    """(lo, hi) of p in X = k·C^p: the least-squares slope ± Student's t · its standard error (n - 2 dof).
+
+    This interval comes from how far the points scatter around the line, not from how each point was measured.
+    """
+    from scipy.stats import t as student_t
+    logC, logX = np.log(_as_positive("C", C)), np.log(_as_positive("X", X))
+    if len(logC) != len(logX) or len(logC) < 3:
+        raise ValueError("power_law_interval needs C and X of the same length >= 3 (2 coefficients + a residual)")
+    p, c = np.polyfit(logC, logX, 1)
+    resid = logX - (p * logC + c)
+    se = np.sqrt(resid @ resid / (len(logC) - 2) / np.sum((logC - logC.mean()) ** 2))
+    half = student_t.ppf(0.5 + level / 2, len(logC) - 2) * se
+    return float(p - half), float(p + half)
+
+
 def bootstrap_isoflop_exponents(runs, n_boot=200, seed=0, level=0.9):
     """Percentile intervals of a and b (N* ∝ C^a, D* ∝ C^b) under each budget's own measurement noise.
 
