@@ -201,3 +201,35 @@ def test_bert_masking_follows_the_80_10_10_recipe_and_skips_padding():
     assert np.isfinite(loss.item()) and model.encoder.wte.weight.grad is not None
     with pytest.raises(ValueError, match="pad_mask"):
         model(x[:2], pad[:2].astype(int))
+
+
+# ---- initialisation ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tie, pos", [(True, "rope"), (False, "learned")])
+def test_fan_in_init_follows_pytorch_layer_defaults(tie, pos):
+    """init='fan_in': every Linear ~ U(+-1/sqrt(in)) (std bound/sqrt(3)), a tied wte is the head Linear(C, V),
+    untied tables ~ N(0, 1), norm gains stay 1; the default init is GPT-2's N(0, 0.02^2)."""
+    from tinyllm.models.zoo import ZooConfig, ZooGPT
+    from tinyllm.nn.layers import Linear
+    cfg = dict(n_layer=2, n_head=4, n_embd=64, block_size=32, vocab_size=50, tie_embeddings=tie, pos=pos, bias=True)
+    model = ZooGPT(ZooConfig(**cfg, init="fan_in"), seed=5)
+    linears = [m for _, m in model.named_modules() if isinstance(m, Linear)]
+    assert linears
+    for m in linears:
+        bound = m.in_features ** -0.5
+        w = m.weight.data
+        assert np.abs(w).max() <= bound and (m.bias is None or np.abs(m.bias.data).max() <= bound)
+        assert abs(w.std() - bound / np.sqrt(3)) < 0.1 * bound / np.sqrt(3)
+    wte = model.wte.weight.data
+    if tie:
+        assert np.abs(wte).max() <= 64 ** -0.5 and abs(wte.std() - 64 ** -0.5 / np.sqrt(3)) < 0.01
+    else:
+        assert abs(wte.std() - 1.0) < 0.05 and abs(model.pos.weight.data.std() - 1.0) < 0.05
+    assert all(np.all(p.data == 1) for n, p in model.named_parameters() if n.endswith("ln_1.weight"))
+    default = ZooGPT(ZooConfig(**cfg), seed=5)
+    assert abs(default.blocks[0].attn.qkv.weight.data.std() - 0.02) < 0.002
+
+
+def test_unknown_init_is_rejected_with_its_name():
+    from tinyllm.models.zoo import ZooConfig
+    with pytest.raises(ValueError, match="init"):
+        ZooConfig(init="xavier")

@@ -29,6 +29,7 @@ from tinyllm.nn.layers import MLP, Dropout, Embedding, LayerNorm, Linear, check_
 from tinyllm.nn.module import Module
 
 MLPS = ("dense", "moe")
+INITS = ("gpt2", "fan_in")
 
 
 @dataclass
@@ -44,10 +45,12 @@ class ZooConfig(GPTConfig):
     expert_hidden: int = 0         # hidden width of an expert (0 = 4*n_embd/n_expert: same parameters as dense)
     capacity_factor: float = 1.25  # an expert takes at most ceil(factor * N * top_k / n_expert) tokens
     aux_loss_weight: float = 0.01  # weight of the load-balancing loss
+    init: str = "gpt2"             # gpt2: N(0, 0.02^2) (see nn/init.py) | fan_in: PyTorch's layer defaults (fan_in_init)
 
     def __post_init__(self):
         super().__post_init__()
-        for name, allowed in (("score", SCORES), ("pos", POSITIONS), ("attention", KINDS), ("mlp", MLPS)):
+        for name, allowed in (("score", SCORES), ("pos", POSITIONS), ("attention", KINDS), ("mlp", MLPS),
+                              ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{type(self).__name__}.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("window", "n_expert", "top_k"):
@@ -100,6 +103,32 @@ class ZooBlock(Module):
 
     def aux_loss(self):
         return self.mlp.aux_loss if isinstance(self.mlp, MoE) else None
+
+
+def fan_in_init(model, rng):
+    """Redraw `model`'s weights as PyTorch's layers initialise themselves, instead of GPT-2's N(0, 0.02^2).
+
+    Every Linear (weight and bias) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_features (nn.Linear's
+    default); a tied token embedding is the output layer Linear(C, V), so it gets fan_in = C; an untied embedding
+    table (token or learned position) ~ N(0, 1) (nn.Embedding's default). Norm gains stay 1. At C = 128 that is a
+    std of 0.051 for most matrices instead of 0.02, without GPT-2's 1/sqrt(2 n_layer) shrink. On the baby recipe
+    with RoPE it trains faster (scripts/parity_torch.py; README, attention section).
+    """
+    tied = getattr(model, "lm_head", "absent") is None
+    for name, mod in model.named_modules():
+        if isinstance(mod, Linear):
+            bound = mod.in_features ** -0.5
+            for p in (mod.weight, mod.bias):
+                if p is not None:
+                    p.data[...] = rng.uniform(-bound, bound, p.data.shape)
+        elif isinstance(mod, Embedding):
+            if tied and name == "wte":
+                bound = mod.embedding_dim ** -0.5                             # the output layer Linear(C, V)
+                mod.weight.data[...] = rng.uniform(-bound, bound, mod.weight.data.shape)
+            else:
+                mod.weight.data[...] = rng.standard_normal(mod.weight.data.shape)
+        elif getattr(mod, "weight", None) is not None and "Positions" in type(mod).__name__:
+            mod.weight.data[...] = rng.standard_normal(mod.weight.data.shape)   # learned positions (B, C) table
 
 
 class ZooCache:
@@ -158,6 +187,8 @@ class ZooGPT(Module):
         self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
         self.lm_head = None if cfg.tie_embeddings else Linear(cfg.n_embd, cfg.vocab_size, bias=False, rng=rng,
                                                               dtype=dtype)
+        if cfg.init == "fan_in":
+            fan_in_init(self, rng)
 
     _check_ids = GPT._check_ids   # the same (B, T) integer-id check as the GPT's
 
