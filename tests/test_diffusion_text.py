@@ -200,6 +200,17 @@ def test_untied_output_layer_is_used_when_asked():
     assert np.allclose(untied(x).data, 2.0 * before)
 
 
+def test_abs_pos_adds_a_used_learned_table_to_rope():
+    plain, both = tiny(seed=1), tiny(seed=1, abs_pos=True)
+    assert both.config.pos == "rope" and both.num_parameters() == plain.num_parameters() + T * 16
+    x = np.random.default_rng(3).integers(0, V, size=(1, T))
+    before = both(x).data.copy()
+    both.encoder.wpe.weight.data[T // 2] += np.linspace(-1, 1, 16)          # not a constant: LayerNorm removes those
+    assert not np.allclose(both(x).data, before)
+    with pytest.raises(ValueError, match="abs_pos"):
+        DiffusionConfig(abs_pos=True, pos="learned")
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="t_eps"):
         DiffusionConfig(t_eps=0.0)

@@ -41,6 +41,7 @@ ESTIMATORS = ("count", "time")
 class DiffusionConfig(ZooConfig):
     """ZooConfig for the bidirectional denoiser (default position code: RoPE) plus the diffusion settings."""
     pos: str = "rope"
+    abs_pos: bool = False          # also add a learned absolute position table to the RoPE model (encoder.py)
     estimator: str = "count"       # NELBO estimator: count (k masks ~ U{1..T}, weight 1/k) | time (t, weight 1/t)
     t_eps: float = 1e-3            # t ~ U[t_eps, 1]: keeps the ELBO weight 1/t finite (estimator="time")
     sample_steps: int = 64         # default number of denoiser calls S per block when sampling
@@ -51,6 +52,8 @@ class DiffusionConfig(ZooConfig):
         name = type(self).__name__
         if not 0.0 < self.t_eps < 1.0:
             raise ValueError(f"{name}.t_eps must be in (0, 1), got {self.t_eps!r}")
+        if self.abs_pos and self.pos == "learned":
+            raise ValueError(f"{name}.abs_pos adds a learned table to a relative code; pos='learned' has one already")
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"{name}.estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
         if self.sample_steps < 1:

@@ -44,6 +44,9 @@ class Encoder(Module):
         self.wte = Embedding(cfg.vocab_size + n_extra, cfg.n_embd, rng=rng, dtype=dtype)
         self.pos = build_position(cfg.pos, n_embd=cfg.n_embd, n_head=cfg.n_head, block_size=cfg.block_size,
                                   rng=rng, dtype=dtype)
+        # optional learned absolute table on top of a relative code (RoPE): the position an edge is at
+        self.wpe = Embedding(cfg.block_size, cfg.n_embd, rng=rng, dtype=dtype) if getattr(cfg, "abs_pos", False) \
+            else None
         self.drop = Dropout(cfg.dropout, rng=dropout_rng)
         self.blocks = [ZooBlock(cfg, rng, dropout_rng, causal=False) for _ in range(cfg.n_layer)]
         self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
@@ -59,6 +62,8 @@ class Encoder(Module):
         pe = self.pos.embed(0, T)
         if pe is not None:
             x = x + pe
+        if self.wpe is not None:
+            x = x + self.wpe(np.arange(T))                                    # (T, C) broadcast over B
         x = self.drop(x.reshape(B * T, self.config.n_embd))                  # (B*T, C)
         for block in self.blocks:
             x = block(x, B, T, self.pos, mask)
