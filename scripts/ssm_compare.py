@@ -132,23 +132,27 @@ def steptime(args):
     models = {name: build_model(name) for name in PRESET}
     opts = {name: build_optimizer(m, TrainConfig()) for name, m in models.items()}
     times = {name: [] for name in models}
+    cpu = {name: [] for name in models}                               # CPU seconds: less sensitive to the load
     print(f"kernels={kernels.backend} threads={kernels.num_threads()}; B=12, T=64; {args.steps} steps each, "
           f"interleaved so every model sees the same load", flush=True)
     for i in range(args.steps + 1):
         x = rng.integers(0, 65, (12, 64))
         y = rng.integers(0, 65, (12, 64))
         for name, model in models.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             opts[name].zero_grad()
             model.loss((x, y)).backward()
             clip_grad_norm(opts[name].params(), 1.0)
             opts[name].step()
             if i:                                                      # step 0 warms up (Numba compiles)
                 times[name].append(time.perf_counter() - t0)
-    gpt = statistics.median(times["gpt"])
-    print("| model | median ms/step | vs GPT |\n|---|---|---|")
+                cpu[name].append(time.process_time() - c0)
+    gpt, gpt_cpu = statistics.median(times["gpt"]), statistics.median(cpu["gpt"])
+    print("| model | median wall ms/step | vs GPT | median CPU ms/step | vs GPT |\n|---|---|---|---|---|")
     for name, ts in times.items():
-        print(f"| {name} | {statistics.median(ts) * 1e3:.1f} | {statistics.median(ts) / gpt:.2f}x |")
+        c = statistics.median(cpu[name])
+        print(f"| {name} | {statistics.median(ts) * 1e3:.1f} | {statistics.median(ts) / gpt:.2f}x | {c * 1e3:.1f} | "
+              f"{c / gpt_cpu:.2f}x |")
 
 
 def main():

@@ -269,12 +269,18 @@ def _backward_row(u, draw, At, B, C, Dskip, z, h_ckpt, dout, du, ddelta, dAt, dB
                 y[j, d] = Dskip[d] * u[t, d] if Dskip.size else 0
             for n in range(N):
                 b, cc = B[t, n], C[t, n]
-                for d in range(Dc):
-                    a = exp_nonpos(delta[j, d] * At[n, d])
-                    A_bars[j, n, d] = a
-                    hn = a * hs[j, n, d] + x[j, d] * b
-                    hs[j + 1, n, d] = hn
-                    y[j, d] += hn * cc
+                if z.size:                            # dz needs y_t: accumulate it while the states go by
+                    for d in range(Dc):
+                        a = exp_nonpos(delta[j, d] * At[n, d])
+                        A_bars[j, n, d] = a
+                        hn = a * hs[j, n, d] + x[j, d] * b
+                        hs[j + 1, n, d] = hn
+                        y[j, d] += hn * cc
+                else:
+                    for d in range(Dc):
+                        a = exp_nonpos(delta[j, d] * At[n, d])
+                        A_bars[j, n, d] = a
+                        hs[j + 1, n, d] = a * hs[j, n, d] + x[j, d] * b
         for t in range(t1 - 1, t0 - 1, -1):          # walk the chunk backwards
             j = t - t0
             for d in range(Dc):
