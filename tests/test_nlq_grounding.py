@@ -81,3 +81,11 @@ def test_stray_lowercase_values_are_pruned_and_names_kept():
     assert alone == {"query": {"match_all": {}}}
     name = {"query": {"term": {"author": "Nobody Real Zzyzx"}}}        # unknown but capitalised: left as it is
     assert grounding.ground("articles", copy.deepcopy(name), INDEX_TABLE, "papers by Nobody Real Zzyzx") == name
+
+
+def test_possessives_surnames_the_question_uses_and_first_author_fallback():
+    body = {"query": {"term": {"author": "Jingren Zhou's"}}}       # never a first author in the index
+    out = grounding.ground("articles", body, INDEX_TABLE, "What was Jingren Zhou's most recent paper?")
+    assert out == {"query": {"term": {"authors": "Jingren Zhou"}}}
+    got = grounding.repair("gutenberg", "author", "Dostoyevsky Hugo", INDEX_TABLE, "passages for Dostoyevsky")
+    assert got == ("author", "Fyodor Dostoyevsky")                  # Hugo is a surname too, but not asked for

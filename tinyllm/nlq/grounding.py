@@ -8,7 +8,8 @@ says "Robotics" (NLQ.md, value grounding). The known values are the keyword valu
      "Van Gool" -> "Luc Van Gool"): the model's span boundaries are its most common slip; a value that is not in
      the question at all takes the one known value the question names, if it names exactly one;
   3. surname: one of its words is the last name of exactly one known person ("Twain's" -> "Mark Twain");
-  4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics").
+  4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics";
+     a first author nobody is first author of -> authors).
 Values with no such match are left alone: the model may be right about a value nobody listed.
 """
 import functools
@@ -22,7 +23,8 @@ EXAMPLES_PATH = schema.DATA_DIR / "nlq_examples.jsonl.gz"
 GROUNDED = {"articles": ("author", "authors", "categories", "category_names"),
             "gutenberg": ("author", "title.keyword")}
 PEOPLE = {("articles", "author"), ("articles", "authors"), ("gutenberg", "author")}
-SIBLING = {("articles", "categories"): "category_names", ("articles", "category_names"): "categories"}
+SIBLING = {("articles", "categories"): "category_names", ("articles", "category_names"): "categories",
+           ("articles", "author"): "authors"}     # never a first author: "any author" is the only reading left
 MAX_SPAN_WORDS = 8          # longest known value looked up as a run of question words
 
 
@@ -127,8 +129,9 @@ def repair(index, field, value, table, question):
     known = table.get((index, field), {})
     if not isinstance(value, str) or value in known.values():
         return field, value
-    if value.lower() in known:
-        return field, known[value.lower()]
+    for v in (value.lower(), _stem(value.lower())):     # "Robotics", "Jingren Zhou's"
+        if v in known:
+            return field, known[v]
     if question:
         at, named = question.lower().find(value.lower()), _in_question(known, question)
         if at >= 0:
@@ -138,13 +141,15 @@ def repair(index, field, value, table, question):
         elif len({v for _, _, v in named}) == 1:      # a garbled value, and the question names one known value
             return field, named[0][2]
         if (index, field) in PEOPLE:
-            people = _surnames(known)
-            hits = {people[w] for w in (_stem(w) for w in value.lower().split()) if w in people}
-            if len(hits) == 1:
-                return field, hits.pop()
+            people, asked = _surnames(known), {_stem(w.lower()) for w, _, _ in words(question)}
+            hits = {w: people[w] for w in (_stem(w) for w in value.lower().split()) if w in people}
+            named = {v for w, v in hits.items() if w in asked}   # prefer surnames the question itself uses
+            if len(named or set(hits.values())) == 1:
+                return field, (named or set(hits.values())).pop()
     twin = SIBLING.get((index, field))
-    if twin and value.lower() in table.get((index, twin), {}):
-        return twin, table[(index, twin)][value.lower()]
+    for v in (value.lower(), _stem(value.lower())):
+        if twin and v in table.get((index, twin), {}):
+            return twin, table[(index, twin)][v]
     return field, value
 
 
