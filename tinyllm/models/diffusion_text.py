@@ -77,7 +77,7 @@ def stratified_k(B, T, rng):
 
 
 class MaskedDiffusionLM(Module):
-    """Encoder + tied output layer over [MASK]-corrupted text; loss(batch) is the NELBO in nats per token."""
+    """Encoder + output layer (tied or own) over [MASK]-corrupted text; loss(batch) is the NELBO in nats per token."""
     autoregressive = False         # tells `tinyllm sample` to call generate() instead of next-token decoding
 
     def __init__(self, config=None, seed=0):
