@@ -4,6 +4,7 @@
     sweep.py      the grid of (budget, shape) runs, trained resumably into a JSONL
     executors.py  where runs execute: this process, local workers, or a Ray/Dask class with the same method
     fit.py        IsoFLOP parabolas -> N*(C), D*(C); Huber fit of L(N, D) = E + A/N^α + B/D^β with bootstrap
+    plots.py      IsoFLOP curves, N*(C) and D*(C), loss vs compute (matplotlib, optional)
     cli.py        `tinyllm scaling plan|sweep|fit`
 """
 from tinyllm.scaling.fit import bootstrap_loss_surface, fit_loss_surface, isoflop_optima, power_law

@@ -1,4 +1,4 @@
-"""Scaling-law fits in pure NumPy: IsoFLOP parabolas (Chinchilla approach 2) and L(N, D) (approach 3).
+"""Scaling-law fits in NumPy (SciPy for one t quantile): IsoFLOP parabolas (approach 2) and L(N, D) (approach 3).
 
 Approach 2 (Hoffmann et al. 2022, section 3.2): at a fixed budget C, loss against log N is roughly a parabola;
 its vertex is the compute-optimal N*(C) (and, fitting log D the same way, D*(C)). Power laws through the vertices,
