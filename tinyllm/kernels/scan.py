@@ -333,6 +333,8 @@ def _backward_all(u, delta, At, B, C, Dskip, z, h_ckpt, dout, du, ddelta, dAt, d
 
 
 def _stable(A, delta, delta_softplus):
+    """Ā = exp(Δ A) <= 1, the regime the kernel's exp is written for (A <= 0 and Δ >= 0; softplus makes Δ > 0);
+    other inputs run on the reference."""
     return A.max() <= 0 and (delta_softplus or delta.min() >= 0)
 
 
