@@ -77,7 +77,7 @@ def test_numba_equals_numpy_forward_and_backward(shape, seed, softplus, with_D, 
 @example(-730.0)                          # e subnormal
 def test_fused_softplus_and_log1p_match_numpy(x):
     """The vectorisable softplus inside the kernel equals NumPy's logaddexp (float64 to 1e-15 relative; like the
-    kernels' exp, it flushes results at and below exp(-708) ~ the smallest normal float, to 0)."""
+    kernels' exp, it flushes results below about exp(-708), the smallest normal float, to 0)."""
     np.testing.assert_allclose(S._softplus(np.float64(x)), np.logaddexp(0.0, x), rtol=2e-15, atol=4e-308)
     e = np.exp(-abs(min(x, 700.0)))
     np.testing.assert_allclose(S._log1p_01(np.float64(e)), np.log1p(e), rtol=2e-15, atol=4e-308)
