@@ -233,3 +233,29 @@ def test_unknown_init_is_rejected_with_its_name():
     from tinyllm.models.zoo import ZooConfig
     with pytest.raises(ValueError, match="init"):
         ZooConfig(init="xavier")
+
+
+@pytest.mark.parametrize("name, extra", [("diffusion", dict(tie_embeddings=False, bias=True)),
+                                         ("diffusion", dict(tie_embeddings=True)), ("bert", {}), ("seq2seq", {})])
+def test_every_zoo_family_model_honours_init_fan_in(name, extra):
+    """The config field is inherited by the encoder, diffusion and seq2seq models: none may silently ignore it.
+    Every Linear lands in U(+-1/sqrt(in)), and the table that doubles as the output layer gets fan_in = C."""
+    from tinyllm.models import build_model
+    from tinyllm.models.seq2seq import EncoderDecoder, Seq2SeqConfig
+    from tinyllm.nn.layers import Linear
+    cfg = dict(n_layer=1, n_head=2, n_embd=64, block_size=16, vocab_size=40, pos="rope", **extra)
+
+    def make(**fields):
+        return EncoderDecoder(Seq2SeqConfig(**fields), seed=3) if name == "seq2seq" else build_model(name, fields, seed=3)
+    model = make(**cfg, init="fan_in")
+    for _, m in model.named_modules():
+        if isinstance(m, Linear):
+            bound = m.in_features ** -0.5
+            assert np.abs(m.weight.data).max() <= bound
+            assert abs(m.weight.data.std() - bound / np.sqrt(3)) < 0.15 * bound / np.sqrt(3)
+    wte = model.encoder.wte.weight.data
+    as_output = extra.get("tie_embeddings", True)
+    expected = 64 ** -0.5 / np.sqrt(3) if as_output else 1.0
+    assert abs(wte.std() - expected) < 0.1 * expected
+    default = make(**cfg)
+    assert abs(default.encoder.wte.weight.data.std() - 0.02) < 0.002

@@ -29,7 +29,7 @@ import numpy as np
 import tinyllm.functional as F
 from tinyllm.autograd.tensor import Tensor, no_grad
 from tinyllm.models.encoder import Encoder
-from tinyllm.models.zoo import ZooConfig
+from tinyllm.models.zoo import ZooConfig, fan_in_init
 from tinyllm.nn.layers import Linear
 from tinyllm.nn.module import Module
 
@@ -91,6 +91,9 @@ class MaskedDiffusionLM(Module):
         self.encoder = Encoder(cfg, np.random.default_rng(seed), self.dropout_rng, n_extra=1)
         self.lm_head = None if cfg.tie_embeddings else Linear(cfg.n_embd, cfg.vocab_size, bias=False,
                                                               rng=np.random.default_rng([seed, 3]), dtype=cfg.dtype)
+        if cfg.init == "fan_in":
+            fan_in_init(self, np.random.default_rng([seed, 4]),
+                        output_embedding=self.encoder.wte if self.lm_head is None else None)
 
     def _check_ids(self, idx, what="idx", allow_mask=False):
         idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)

@@ -19,7 +19,7 @@ import numpy as np
 import tinyllm.functional as F
 from tinyllm.autograd.tensor import Tensor
 from tinyllm.models.positions import build_position
-from tinyllm.models.zoo import ZooBlock, ZooConfig
+from tinyllm.models.zoo import ZooBlock, ZooConfig, fan_in_init
 from tinyllm.nn.layers import Dropout, Embedding, LayerNorm
 from tinyllm.nn.module import Module
 
@@ -93,6 +93,8 @@ class MaskedLM(Module):
         self.dropout_rng = np.random.default_rng([seed, 1])
         self.mask_rng = np.random.default_rng([seed, 2])                      # which tokens to hide
         self.encoder = Encoder(cfg, np.random.default_rng(seed), self.dropout_rng, n_extra=1)
+        if cfg.init == "fan_in":
+            fan_in_init(self, np.random.default_rng([seed, 4]), output_embedding=self.encoder.wte)
 
     def _check_ids(self, idx, what="idx", limit=None):
         idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)

@@ -23,7 +23,7 @@ import tinyllm.functional as F
 from tinyllm.autograd.tensor import no_grad
 from tinyllm.models.encoder import Encoder, key_mask
 from tinyllm.models.positions import build_position
-from tinyllm.models.zoo import ZooBlock, ZooConfig
+from tinyllm.models.zoo import ZooBlock, ZooConfig, fan_in_init
 from tinyllm.nn.layers import Dropout, LayerNorm, check_positive_int
 from tinyllm.nn.module import Module
 
@@ -55,6 +55,8 @@ class EncoderDecoder(Module):
         self.drop = Dropout(cfg.dropout, rng=self.dropout_rng)
         self.blocks = [ZooBlock(cfg, rng, self.dropout_rng, causal=True, cross=True) for _ in range(cfg.n_layer)]
         self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        if cfg.init == "fan_in":
+            fan_in_init(self, rng, output_embedding=self.encoder.wte)     # the output layer is the tied table
 
     def _check(self, ids, what):
         ids = np.asarray(ids)

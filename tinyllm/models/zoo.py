@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 import tinyllm.functional as F
-from tinyllm.autograd.tensor import Tensor
 from tinyllm.models.gpt import GPT, GPTConfig, forward_cached
 from tinyllm.models.moe import MoE
 from tinyllm.models.positions import POSITIONS, build_position
@@ -105,24 +104,23 @@ class ZooBlock(Module):
         return self.mlp.aux_loss if isinstance(self.mlp, MoE) else None
 
 
-def fan_in_init(model, rng):
+def fan_in_init(model, rng, output_embedding=None):
     """Redraw `model`'s weights as PyTorch's layers initialise themselves, instead of GPT-2's N(0, 0.02^2).
 
     Every Linear (weight and bias) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_features (nn.Linear's
-    default); a tied token embedding is the output layer Linear(C, V), so it gets fan_in = C; an untied embedding
-    table (token or learned position) ~ N(0, 1) (nn.Embedding's default). Norm gains stay 1. At C = 128 that is a
+    default); `output_embedding`, the token table a tied model also uses as its output layer Linear(C, V), gets
+    fan_in = C; any other embedding table (token or learned position) ~ N(0, 1) (nn.Embedding's default). Norm gains stay 1. At C = 128 that is a
     std of 0.051 for most matrices instead of 0.02, without GPT-2's 1/sqrt(2 n_layer) shrink. On the baby recipe
     with RoPE it trains faster (scripts/parity_torch.py; README, attention section).
     """
-    tied = getattr(model, "lm_head", "absent") is None
-    for name, mod in model.named_modules():
+    for _, mod in model.named_modules():
         if isinstance(mod, Linear):
             bound = mod.in_features ** -0.5
             for p in (mod.weight, mod.bias):
                 if p is not None:
                     p.data[...] = rng.uniform(-bound, bound, p.data.shape)
         elif isinstance(mod, Embedding):
-            if tied and name == "wte":
+            if mod is output_embedding:
                 bound = mod.embedding_dim ** -0.5                             # the output layer Linear(C, V)
                 mod.weight.data[...] = rng.uniform(-bound, bound, mod.weight.data.shape)
             else:
@@ -188,7 +186,7 @@ class ZooGPT(Module):
         self.lm_head = None if cfg.tie_embeddings else Linear(cfg.n_embd, cfg.vocab_size, bias=False, rng=rng,
                                                               dtype=dtype)
         if cfg.init == "fan_in":
-            fan_in_init(self, rng)
+            fan_in_init(self, rng, output_embedding=self.wte if self.lm_head is None else None)
 
     _check_ids = GPT._check_ids   # the same (B, T) integer-id check as the GPT's
 
