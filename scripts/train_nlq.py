@@ -49,10 +49,12 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--embd", type=int, default=128)
     ap.add_argument("--out", default="data/nlq_model")
+    ap.add_argument("--examples", default="", help="distilled examples JSONL(.gz) (default data/nlq_examples.jsonl.gz)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", default="", help="also save stageK/latest and stageK/best checkpoints here")
     ap.add_argument("--resume", action="store_true", help="continue the first stage from <run-dir>/stage1/latest")
-    ap.add_argument("--init", default="", help="start from this checkpoint's weights (same vocabulary), fresh optimizer")
+    ap.add_argument("--init", default="", help="start from this checkpoint's weights (shared tokens carried over), "
+                                               "fresh optimizer")
     ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
     ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
     args = ap.parse_args(argv)
@@ -60,7 +62,7 @@ def main(argv=None):
         return evaluate_checkpoint(args)
     stages = parse_stages(args.stages)
     t0 = time.perf_counter()
-    vocab, pairs, skipped = build(load_examples())
+    vocab, pairs, skipped = build(load_examples(args.examples or None))
     print(f"{len(pairs)} training sequences, vocabulary {len(vocab)}, skipped {dict(skipped)}", flush=True)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(pairs))
@@ -106,13 +108,30 @@ def main(argv=None):
 
 
 def init_weights(model, vocab, path):
-    """Copy the weights of the checkpoint at `path` into `model`; its vocabulary must equal `vocab`."""
+    """Copy the weights of the checkpoint at `path` into `model`. The vocabulary may have grown (a wider teacher):
+    a token both vocabularies share keeps its trained embedding row, a new token keeps its fresh random row, and
+    positions beyond the old block keep theirs. Returns the number of tokens carried over."""
     from tinyllm.training.checkpoint import load_checkpoint
     with open(os.path.join(path, VOCAB_FILE), encoding="utf-8") as f:
-        if json.load(f)["tokens"] != vocab.itos:
-            raise ValueError(f"--init {path}: its vocabulary differs from the one built from the examples")
-    model.load_state_dict(load_checkpoint(path, build=False).weights)
-    print(f"initialised from {path}", flush=True)
+        old_tokens = json.load(f)["tokens"]
+    state = dict(load_checkpoint(path, build=False).weights)
+    params = dict(model.named_parameters())
+    old_index = {t: i for i, t in enumerate(old_tokens)}
+    shared = [(i, old_index[t]) for i, t in enumerate(vocab.itos) if t in old_index]
+    if len(shared) < len(old_tokens) // 2:
+        raise ValueError(f"--init {path}: only {len(shared)} of its {len(old_tokens)} tokens are in the new vocabulary")
+    wte = params["wte.weight"].data.copy()                     # (V_new, C)
+    new_rows, old_rows = (np.array(ix) for ix in zip(*shared))
+    wte[new_rows] = np.asarray(state["wte.weight"])[old_rows]
+    state["wte.weight"] = wte
+    wpe, old_wpe = params["wpe.weight"].data.copy(), np.asarray(state["wpe.weight"])   # (T_new, C), (T_old, C)
+    n = min(len(wpe), len(old_wpe))
+    wpe[:n] = old_wpe[:n]
+    state["wpe.weight"] = wpe
+    model.load_state_dict(state)
+    print(f"initialised from {path}: {len(shared)} of {len(vocab)} tokens carried over, "
+          f"{len(vocab) - len(shared)} new", flush=True)
+    return len(shared)
 
 
 def evaluate_checkpoint(args):
@@ -122,7 +141,7 @@ def evaluate_checkpoint(args):
     from tinyllm.nlq.translator import Translator
     translator = Translator.load(args.out)
     rng = np.random.default_rng(args.seed)
-    examples = load_examples()
+    examples = load_examples(args.examples or None)
     held = [examples[i] for i in rng.permutation(len(examples))[:200]]
     hits, n = 0, 0
     for ex in held:

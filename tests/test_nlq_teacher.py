@@ -148,3 +148,27 @@ def test_relative_date_questions_record_the_frozen_clock(values):
     for ex in TemplateTeacher(values, seed=2).generate(400):
         if "||" in str(ex.query):
             assert ex.extra.get("now") == dates.DATA_NOW, ex.question
+
+
+def test_either_clause_becomes_should_with_one_required():
+    from tinyllm.nlq.templates import Clause, assemble
+    either = Clause("either_word", {"bool": {"should": [{"match": {"content": "a"}}, {"match": {"content": "b"}}],
+                                             "minimum_should_match": 1}}, "should", ["mentioning a or b"])
+    author = Clause("author", {"term": {"author": "X"}}, "filter", ["by X"])
+    assert assemble([either]) == {"bool": {"should": either.dsl["bool"]["should"], "minimum_should_match": 1}}
+    assert assemble([author, either]) == {"bool": {"filter": [author.dsl], "should": either.dsl["bool"]["should"],
+                                                   "minimum_should_match": 1}}
+
+
+def test_wider_grammar_kinds_are_generated_and_grounded(es, values):
+    """The shapes added in round 2 (either/or, two subject areas, category by its everyday name, passage order,
+    short relative windows) are all drawn, and a sample of them returns hits on the engine."""
+    made = list(TemplateTeacher(values, seed=11).generate(3000))
+    templates = " ".join(e.extra["template"] for e in made)
+    for kind in ("either_author", "either_title_word", "either_word", "category_code"):
+        assert kind in templates, kind
+    assert any(str(e.query).count("category_names") == 2 for e in made)
+    assert any("-30d/d" in str(e.query) or "-1w/d" in str(e.query) for e in made)
+    new = [e for e in made if "either" in e.extra["template"] or "category_code" in e.extra["template"]]
+    results = collections.Counter(verify(es, ex)[0] for ex in new[:30])
+    assert results[None] >= 0.9 * sum(results.values()), results

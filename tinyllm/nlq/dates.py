@@ -190,4 +190,6 @@ PHRASES = (
     "last week", "last month", "last year", "previous month", "the past week", "past 7 days", "past 30 days",
     "last 14 days", "past 3 months", "last 6 months", "past two weeks", "past year", "last 2 years",
     "in the past 90 days", "two months ago", "3 months ago", "one year ago", "1 week ago",
+    "past week", "past month", "last 7 days", "last 30 days", "past 60 days", "last 3 months", "the past 2 weeks",
+    "previous week", "past 14 days", "last 12 months",
 )

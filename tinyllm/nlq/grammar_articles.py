@@ -67,6 +67,53 @@ def either_category(rng, doc, values):
                    f"tagged {pair[0]} or {pair[1]}"], terse=[f"{pair[0]} OR {pair[1]}"])
 
 
+def category_by_name(rng, doc, values):
+    """'robotics papers' -> the code cs.RO: the category's everyday name (lower case, subtitle dropped)."""
+    if len(doc["categories"]) != len(doc["category_names"]):    # a code without a name: no pairing to trust
+        return None
+    i = rng.randrange(len(doc["categories"]))
+    c, n = doc["categories"][i], doc["category_names"][i]
+    short = n.lower().split(" and ")[0] if len(n.split()) > 3 else n.lower()
+    return Clause("category_code", {"term": {"categories": c}}, "filter",
+                  [f"on {short}", f"about {short}", f"in {short}", f"in the {short} field"],
+                  pre=[short], terse=[short])
+
+
+def two_category_names(rng, doc, values):
+    """Two subject areas the paper is filed under: two filters, both required."""
+    if len(doc["category_names"]) < 2:
+        return None
+    a, b = rng.sample(doc["category_names"], 2)
+    first = Clause("category_name", {"term": {"category_names": a}}, "filter",
+                   [f"in both {a} and {b}", f"filed under {a} and also {b}", f"in {a} as well as {b}",
+                    f"that are in {a} and in {b}"], terse=[f"{a} + {b}"])
+    return [first, Clause("category_name", {"term": {"category_names": b}}, "filter", [])]
+
+
+def either_author(rng, doc, values):
+    """Papers with one of two authors: `terms` on `authors`, values in the order the question names them."""
+    a = rng.choice(doc["authors"])
+    b = rng.choice([v for v in values.values("authors")[:200] if v != a])
+    pair = [a, b] if rng.random() < 0.5 else [b, a]
+    return Clause("either_author", {"terms": {"authors": pair}}, "filter",
+                  [f"co-authored by {pair[0]} or {pair[1]}", f"with either {pair[0]} or {pair[1]} among the authors",
+                   f"involving {pair[0]} or {pair[1]}", f"where {pair[0]} or {pair[1]} is an author"],
+                  terse=[f"{pair[0]} OR {pair[1]}"])
+
+
+def either_title_word(rng, doc, values):
+    """'X or Y in the title': two `should` matches, at least one required."""
+    ws = sorted(set(words(doc["title"], min_len=5)))
+    if len(ws) < 2:
+        return None
+    a, b = rng.sample(ws, 2)
+    dsl = {"bool": {"should": [{"match": {"title": a}}, {"match": {"title": b}}], "minimum_should_match": 1}}
+    return Clause("either_title_word", dsl, "should",
+                  [f"with {a} or {b} in the title", f"whose title mentions either {a} or {b}",
+                   f"titled with {a} or {b}", f"that have either '{a}' or '{b}' in the title"],
+                  terse=[f"title:{a} OR title:{b}"], text_field="title")
+
+
 def title_word(rng, doc, values):
     ws = words(doc["title"], min_len=5)
     if not ws:
@@ -171,8 +218,9 @@ def relative_wordings(p):
     """How people attach a date phrase to a noun: 'from last month', 'published in the past 30 days', ..."""
     if dates.parse_phrase(p)[0] == "past":
         core = p.removeprefix("in the ").removeprefix("the ")
-        return [f"from the {core}", f"published in the {core}", f"in the {core}", f"over the {core}"]
-    return [f"from {p}", f"published {p}", f"that appeared {p}"]
+        return [f"from the {core}", f"published in the {core}", f"in the {core}", f"over the {core}",
+                f"within the {core}", f"during the {core}", f"posted in the {core}", core]
+    return [f"from {p}", f"published {p}", f"that appeared {p}", f"posted {p}", f"released {p}", p]
 
 
 def not_category(rng, doc, values):
@@ -206,6 +254,7 @@ def not_title_word(rng, doc, values):
 
 POSITIVE = [(author, 3), (coauthor, 3), (two_coauthors, 1), (category, 3), (category_name, 3), (either_category, 1),
             (title_word, 3), (title_words_and, 1), (title_phrase, 2), (abstract_word, 2), (abstract_phrase, 2),
-            (date_absolute, 3), (date_relative, 3)]
+            (date_absolute, 3), (date_relative, 3), (category_by_name, 3), (two_category_names, 1),
+            (either_author, 1), (either_title_word, 1)]
 NEGATIVE = [(not_category, 2), (not_author, 1), (not_title_word, 1)]
 TEXT = [title_word, title_words_and, title_phrase, abstract_word, abstract_phrase]

@@ -107,12 +107,37 @@ def date_relative(rng, doc, values):
     now = dt.date.fromisoformat(dates.DATA_NOW)
     age = now.year - int(doc[PD][:4])
     n = age + rng.randint(1, 40)
+    if rng.random() < 0.7:      # people say round numbers: "the last 150 years"
+        n = -(-n // 10) * 10
     phrase = f"past {n} years"
     window = dates.compile_phrase(phrase)
     if not dates.contains(window, doc[PD], now):
         return None
     return Clause("date_relative", window.range_clause(PD), "filter", relative_wordings(phrase),
                   terse=[f"last {n} years"], extra={"now": dates.DATA_NOW})
+
+
+def either_author(rng, doc, values):
+    """Passages by one of two authors: `terms` on `author`, values in the order the question names them."""
+    a = doc["author"]
+    b = rng.choice([v for v in values.values("author") if v != a])
+    pair = [a, b] if rng.random() < 0.5 else [b, a]
+    return Clause("either_author", {"terms": {"author": pair}}, "filter",
+                  [f"by {pair[0]} or {pair[1]}", f"by either {pair[0]} or {pair[1]}",
+                   f"written by {pair[0]} or {pair[1]}", f"from {pair[0]} or {pair[1]}"],
+                  terse=[f"{pair[0]} OR {pair[1]}"])
+
+
+def either_word(rng, doc, values):
+    """'mentioning X or Y': two `should` matches on the content, at least one required."""
+    pool = sorted(set(names(doc["content"]) + words(doc["content"], min_len=6)))
+    if len(pool) < 2:
+        return None
+    a, b = rng.sample(pool, 2)
+    dsl = {"bool": {"should": [{"match": {"content": a}}, {"match": {"content": b}}], "minimum_should_match": 1}}
+    return Clause("either_word", dsl, "should",
+                  [f"mentioning {a} or {b}", f"that mention either {a} or {b}", f"where {a} or {b} appears",
+                   f"containing {a} or {b}"], terse=[f"{a} OR {b}"], text_field="content")
 
 
 def not_author(rng, doc, values):
@@ -141,7 +166,7 @@ def not_word(rng, doc, values):
 
 
 POSITIVE = [(author, 3), (title, 3), (book_id, 1), (content_word, 3), (content_words_and, 1), (content_phrase, 3),
-            (date_absolute, 2), (date_relative, 1)]
+            (date_absolute, 2), (date_relative, 1), (either_author, 1), (either_word, 1)]
 NEGATIVE = [(not_author, 1), (not_book, 1), (not_word, 1)]
 TEXT = [content_word, content_words_and, content_phrase]
 BOOK = [title, book_id]

@@ -5,8 +5,10 @@ filters drawn from that document (grammar_articles / grammar_gutenberg), and a h
 question is rendered in one of many phrasings (full question, command, terse keywords). Deterministic given
 the seed and the values. Candidates are unverified: distill.py validates and executes each one.
 """
+import datetime as dt
 import random
 
+from . import dates
 from . import grammar_articles as GA
 from . import grammar_gutenberg as GG
 from . import templates as T
@@ -40,6 +42,8 @@ def _group(kind):
     """Clause kinds that should not appear twice in one question (two date filters, a title and a book id)."""
     if kind.startswith(("date", "pub")):
         return "date"
+    if kind.startswith("either"):
+        return "either"
     return "book" if kind in ("title", "book_short", "book_id") else kind
 
 
@@ -48,6 +52,7 @@ class TemplateTeacher:
 
     def __init__(self, values, seed=0, indexes=("articles", "gutenberg")):
         self.values, self.rng, self.indexes = values, random.Random(seed), tuple(indexes)
+        self._recent = {}      # index -> its documents from the last 90 days (see _doc)
         for index in self.indexes:
             if index not in values:
                 raise ValueError(f"values: no IndexValues for index {index!r}")
@@ -74,6 +79,16 @@ class TemplateTeacher:
         return getattr(self, "_" + self._head)(rng, index, self.values[index])
 
     # ------------------------------------------------------------ filters
+    def _doc(self, rng, index, v):
+        """A sampled document; for articles, a quarter of the time one from the last 90 days before DATA_NOW, so
+        short relative windows ("past week", "last 30 days") fit a document as often as long ones."""
+        if index == "articles" and rng.random() < 0.25:
+            if index not in self._recent:
+                cut = (dt.date.fromisoformat(dates.DATA_NOW) - dt.timedelta(days=90)).isoformat()
+                self._recent[index] = [d for d in v.docs if d["publication_date"] >= cut] or v.docs
+            return rng.choice(self._recent[index])
+        return rng.choice(v.docs)
+
     def _filters(self, rng, index, v, doc, lo, hi, negate=0.25):
         g = GA if index == "articles" else GG
         want = rng.choice([k for k in range(lo, hi + 1) for _ in range(4 - k)])  # fewer filters are likelier
@@ -82,9 +97,10 @@ class TemplateTeacher:
             if len(clauses) >= want:
                 break
             c = _weighted(rng, g.POSITIVE)(rng, doc, v)
-            if c is not None and _group(c.kind) not in kinds:
-                clauses.append(c)
-                kinds.add(_group(c.kind))
+            group = c if isinstance(c, list) else [c]      # a pair of filters said together ("in A and B")
+            if c is not None and not kinds & {_group(x.kind) for x in group}:
+                clauses += group
+                kinds |= {_group(x.kind) for x in group}
         if clauses and rng.random() < negate:
             c = _weighted(rng, g.NEGATIVE)(rng, doc, v)
             if c is not None:
@@ -107,7 +123,7 @@ class TemplateTeacher:
 
     # ------------------------------------------------------------ heads
     def _search(self, rng, index, v):
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 1, 3)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 1, 3)
         if not clauses:
             return None
         np_, terse = self._np(rng, index, clauses)
@@ -115,44 +131,50 @@ class TemplateTeacher:
         return self._example(index, q, T.search_body(T.assemble(clauses)), T.search_intent(clauses), "set", clauses)
 
     def _count(self, rng, index, v):
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0 if rng.random() < 0.05 else 1, 2)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0 if rng.random() < 0.05 else 1, 2)
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         q = T.say(rng, T.COUNT_FORMS, np=np_)
         return self._example(index, q, T.count_body(T.assemble(clauses)), "count", "count", clauses)
 
     def _topk_date(self, rng, index, v):
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 2)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0, 2)
         k = rng.choice([1, 2, 3, 5, 5, 10, 10, 20])
         newest = rng.random() < 0.6
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         if k == 1:
             q = T.say(rng, T.SINGLE_NEWEST_FORMS if newest else T.SINGLE_OLDEST_FORMS, np=np_)
         else:
-            q = T.say(rng, T.NEWEST_FORMS if newest else T.OLDEST_FORMS, np=np_, k=k)
+            q = T.say(rng, T.NEWEST_FORMS if newest else T.OLDEST_FORMS, np=np_, k=T.number(rng, k))
         body = T.sorted_body(T.assemble(clauses), k, "publication_date", "desc" if newest else "asc")
+        if rng.random() < 0.15:
+            src, said = rng.choice(SOURCE_FIELDS[index])
+            body["_source"] = list(src)
+            q = T.say(rng, ["{q}, {f} only", "{q} (just the {f})", "{q}; show only the {f}"], q=q, f=said)
         return self._example(index, q, body, "topk_date", "topk", clauses)
 
     def _pagination(self, rng, index, v):
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 1)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0, 1)
         k, p = rng.choice([5, 10, 10, 20]), rng.randint(2, 4)
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        q = T.say(rng, T.PAGE_FORMS, np=np_, k=k, p=p, a=(p - 1) * k + 1, b=p * k)
-        body = T.sorted_body(T.assemble(clauses), k, "publication_date", "desc", start=(p - 1) * k)
+        oldest = rng.random() < 0.3
+        q = T.say(rng, T.PAGE_OLDEST_FORMS if oldest else T.PAGE_FORMS, np=np_, k=k, p=p, a=(p - 1) * k + 1, b=p * k)
+        body = T.sorted_body(T.assemble(clauses), k, "publication_date", "asc" if oldest else "desc",
+                             start=(p - 1) * k)
         return self._example(index, q, body, "pagination", "topk", clauses)
 
     def _group_by(self, rng, index, v):
         fld, (what, one) = rng.choice(sorted(GROUP_FIELDS[index].items()))
-        clauses = [c for c in self._filters(rng, index, v, rng.choice(v.docs), 0, 2)
+        clauses = [c for c in self._filters(rng, index, v, self._doc(rng, index, v), 0, 2)
                    if fld not in str(c.dsl)]
         k = rng.choice([3, 5, 5, 10, 10, 20])
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        q = T.say(rng, T.GROUP_FORMS, np=np_, what=what, one=one, k=k)
+        q = T.say(rng, T.GROUP_FORMS, np=np_, what=what, one=one, k=T.number(rng, k))
         body = T.agg_body(T.assemble(clauses), "by_" + fld.split(".")[0], {"terms": {"field": fld, "size": k}})
         return self._example(index, q, body, "group_by", "aggs", clauses)
 
     def _time_buckets(self, rng, index, v):
         unit = rng.choice(["month", "month", "week", "year"]) if index == "articles" else "year"
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 2)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0, 2)
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         adv = {"month": "monthly", "week": "weekly", "year": "yearly"}[unit]
         q = T.say(rng, T.HIST_FORMS, np=np_, unit=unit, adv=adv)
@@ -162,14 +184,19 @@ class TemplateTeacher:
 
     def _distinct_count(self, rng, index, v):
         fld, what = rng.choice(sorted(CARD_FIELDS[index].items()))
-        clauses = [c for c in self._filters(rng, index, v, rng.choice(v.docs), 0, 2) if fld not in str(c.dsl)]
+        clauses = [c for c in self._filters(rng, index, v, self._doc(rng, index, v), 0, 2) if fld not in str(c.dsl)]
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         q = T.say(rng, T.CARD_FORMS, np=np_, what=what)
         body = T.agg_body(T.assemble(clauses), "distinct", {"cardinality": {"field": fld}})
         return self._example(index, q, body, "distinct_count", "aggs", clauses)
 
     def _metric(self, rng, index, v):
-        doc = rng.choice(v.docs)
+        doc = self._doc(rng, index, v)
+        if index == "gutenberg" and rng.random() < 0.1:
+            q = T.say(rng, ["highest passage number in the whole collection", "what is the largest passage number?",
+                            "the longest book's last passage number", "max passage number over all books"])
+            return self._example(index, q, T.agg_body(None, "last_passage", {"max": {"field": "passage"}}),
+                                 "metric", "aggs", [])
         if index == "gutenberg" and rng.random() < 0.4:
             clause = GG.title(rng, doc, v)
             name = GG.short_title(doc["title"])
@@ -187,7 +214,7 @@ class TemplateTeacher:
         return self._example(index, q, body, "metric", "aggs", clauses)
 
     def _top_per_group(self, rng, index, v):
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 0, 1)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0, 1)
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         if index == "articles":
             fld, one = rng.choice([("categories", "category"), ("category_names", "subject area")])
@@ -208,7 +235,7 @@ class TemplateTeacher:
 
     def _highlight(self, rng, index, v):
         g = GA if index == "articles" else GG
-        doc = rng.choice(v.docs)
+        doc = self._doc(rng, index, v)
         text = rng.choice(g.TEXT)(rng, doc, v)
         if text is None:
             return None
@@ -221,7 +248,7 @@ class TemplateTeacher:
         return self._example(index, q, body, "highlight", "set", clauses)
 
     def _source_filter(self, rng, index, v):
-        clauses = self._filters(rng, index, v, rng.choice(v.docs), 1, 2)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 1, 2)
         if not clauses:
             return None
         src, said = rng.choice(SOURCE_FIELDS[index])
@@ -233,7 +260,7 @@ class TemplateTeacher:
 
     def _any_field(self, rng, index, v):
         g = GA if index == "articles" else GG
-        doc = rng.choice(v.docs)
+        doc = self._doc(rng, index, v)
         text = rng.choice(g.TEXT)(rng, doc, v)
         if text is None or text.kind.endswith("_and"):
             return None
@@ -248,7 +275,7 @@ class TemplateTeacher:
         return self._example(index, q, {"query": {"multi_match": mm}}, "any_field", "set", [])
 
     def _fuzzy_match(self, rng, index, v):
-        doc = rng.choice(v.docs)
+        doc = self._doc(rng, index, v)
         field = "title" if index == "articles" else "content"
         pool = [w for w in (GA.words(doc[field], min_len=7)) if w.isalpha()]
         if not pool:
@@ -265,12 +292,13 @@ class TemplateTeacher:
         return self._example(index, q, body, "fuzzy_match", "set", [])
 
     def _passage_range(self, rng, index, v):
-        doc = rng.choice(v.docs)
+        doc = self._doc(rng, index, v)
         book = GG.title(rng, doc, v)
         name = GG.short_title(doc["title"]) if book.kind == "book_short" else doc["title"]
         last = v.extra["books"][doc["book_id"]]["last"]
         p = doc["passage"]
-        pick = rng.choice(["one", "range", "first", "from", "ordered"])
+        pick = rng.choice(["one", "range", "first", "from", "ordered", "after", "last", "first_ordered",
+                           "author_first"])
         slots = {"b": name, "p": p}
         if pick == "one":
             rq, forms = {"term": {"passage": p}}, ["passage {p} of {b}", "{b}, passage {p}", "show passage {p} in {b}"]
@@ -286,6 +314,28 @@ class TemplateTeacher:
             rq = {"range": {"passage": {"gte": p}}}
             forms = ["{b} from passage {p} on", "passages of {b} starting at passage {p}",
                      "everything in {b} from passage {p} onwards"]
+        elif pick == "after":
+            rq = {"range": {"passage": {"gt": p}}}
+            forms = ["passages of {b} after passage {p}", "{b} beyond passage {p}",
+                     "everything in {b} past passage {p}"]
+        elif pick == "author_first":     # the opening passage of every book by an author
+            a = doc["author"]
+            q = T.say(rng, ["the first passage of each book by {a}", "opening passages of {a}'s books",
+                            "passage 1 of every book by {a}", "how do {a}'s books begin?"], a=a)
+            body = {"query": {"bool": {"filter": [{"term": {"author": a}}, {"term": {"passage": 1}}]}}}
+            return self._example(index, q, body, "passage_range", "set", [book])
+        elif pick in ("last", "first_ordered"):   # the end or the start of a book, in passage order
+            k = rng.randint(1, 5)
+            if pick == "last":
+                q = T.say(rng, ["the last {k} passages of {b}", "final {k} passages of {b}", "how does {b} end? "
+                                "last {k} passages", "{b}: closing {k} passages"], b=name, k=T.number(rng, k))
+                body = T.sorted_body(book.dsl, k, "passage", "desc")
+            else:
+                q = T.say(rng, ["the first {k} passages of {b}, in order", "opening {k} passages of {b} in "
+                                "reading order", "{b} from the start, {k} passages"], b=name, k=T.number(rng, k))
+                query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"lte": k}}}]}}
+                body = T.sorted_body(query, k, "passage", "asc")
+            return self._example(index, q, body, "passage_range", "topk", [book])
         else:   # reading order: sorted by passage number, so compared as top-k
             slots["k"] = rng.randint(2, 10)
             query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"gte": p}}}]}}

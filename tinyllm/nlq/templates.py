@@ -13,7 +13,7 @@ class Clause:
     """One filter: the DSL clause, its bool slot, noun-phrase modifiers (`post`), optional adjective (`pre`), terse form."""
     kind: str
     dsl: dict
-    slot: str                  # "must" | "filter" | "must_not"
+    slot: str                  # "must" | "filter" | "must_not" | "should" (dsl is then bool.should + msm 1)
     post: list                 # e.g. ["by Hao Li", "first-authored by Hao Li"]
     pre: list = field(default_factory=list)   # e.g. ["robotics"] -> "robotics papers"
     terse: list = field(default_factory=list)  # e.g. ["author Hao Li"]
@@ -25,13 +25,17 @@ def assemble(clauses):
     """Clauses -> one query: a single positive clause stays bare, anything else becomes bool(must, filter, must_not)."""
     if not clauses:
         return None
-    if len(clauses) == 1 and clauses[0].slot != "must_not":
+    if len(clauses) == 1 and clauses[0].slot in ("must", "filter"):
         return clauses[0].dsl
     parts = {}
     for slot in ("must", "filter", "must_not"):
         got = [c.dsl for c in clauses if c.slot == slot]
         if got:
             parts[slot] = got
+    for c in clauses:       # an "either A or B" clause: its alternatives become this bool's should, one required
+        if c.slot == "should":
+            parts["should"] = c.dsl["bool"]["should"]
+            parts["minimum_should_match"] = 1
     return {"bool": parts}
 
 
@@ -45,7 +49,7 @@ def noun_phrase(rng, noun, clauses):
         adjective = rng.choice(chosen.pre) + " "
         rest.remove(chosen)
     rng.shuffle(rest)
-    mods = [rng.choice(c.post) for c in rest]
+    mods = [rng.choice(c.post) for c in rest if c.post]    # a clause with no wording is said by its partner
     if len(mods) >= 2 and rng.random() < 0.3:
         mods = mods[:-1] + ["and " + mods[-1]]
     return " ".join([adjective + noun] + mods).strip()
@@ -53,11 +57,20 @@ def noun_phrase(rng, noun, clauses):
 
 def terse_phrase(rng, noun, clauses):
     """Keyword style: 'cs.CV Hao Li last month' (sometimes with the noun)."""
-    bits = [rng.choice(c.terse or c.post) for c in clauses]
+    bits = [rng.choice(c.terse or c.post) for c in clauses if c.terse or c.post]
     rng.shuffle(bits)
     if rng.random() < 0.4:
         bits.append(noun)
     return " ".join(bits)
+
+
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 10: "ten", 20: "twenty"}
+
+
+def number(rng, k):
+    """A count as people type it: the digits, or a third of the time the word ("five"), which the model must
+    then write as a literal."""
+    return NUMBER_WORDS[k] if k in NUMBER_WORDS and rng.random() < 0.33 else k
 
 
 def say(rng, forms, **slots):
@@ -74,6 +87,7 @@ def say(rng, forms, **slots):
 # clause kind -> the intent a one-filter search is labelled with (shared vocabulary with the hand-written test set)
 KIND_INTENT = {"author": "author_lookup", "coauthor": "coauthor_lookup", "coauthor_pair": "coauthor_lookup",
                "category": "category", "category_name": "category", "category_or": "category",
+               "category_code": "category", "either_author": "coauthor_lookup",
                "title_word": "title_words", "title_words_and": "title_words", "title_phrase": "title_phrase",
                "abstract_word": "content_words", "content_word": "content_words", "content_words_and": "content_words",
                "abstract_phrase": "content_phrase", "content_phrase": "content_phrase",
@@ -118,6 +132,8 @@ OLDEST_FORMS = ["the {k} oldest {np}", "earliest {k} {np}", "first {k} {np} ever
 PAGE_FORMS = ["page {p} of the newest {np}, {k} per page", "{np}, newest first, page {p} ({k} per page)",
               "results {a} to {b} of the most recent {np}", "show results {a}-{b} of {np} sorted newest first",
               "next page ({p}) of the latest {np}, {k} at a time"]
+PAGE_OLDEST_FORMS = ["page {p} of the oldest {np}, {k} per page", "{np}, oldest first, page {p} ({k} per page)",
+                     "results {a} to {b} of the earliest {np}", "{np} sorted oldest first, results {a}-{b}"]
 GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
                "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
                "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 ARTICLE_PAGES = 12       # sampled pages of 100 articles
+RECENT_ARTICLES = 300    # the newest articles, added to the sample
 PASSAGES_SAMPLED = 600   # sampled gutenberg passages
 
 # Words too common or too vague to make a useful "about X" question.
@@ -113,6 +114,11 @@ def _read_values(backend, index, seed):
         for f, size in (("author", 100), ("authors", 100), ("categories", 60), ("category_names", 60)):
             v.keywords[f] = _terms(backend, index, f, size)
         v.docs = _sample_articles(backend, rng, backend.count(index))
+        # plus the newest papers: random pages rarely reach the last weeks, so short relative windows ("past 7
+        # days", "last month") would otherwise never fit a sampled paper
+        body = {"size": RECENT_ARTICLES,
+                "sort": [{"publication_date": {"order": "desc"}}, {"arxiv_id": {"order": "asc"}}]}
+        v.docs += [h["_source"] for h in backend.search("articles", body)["hits"]["hits"]]
     elif index == "gutenberg":
         for f, size in (("author", 100), ("title.keyword", 100)):
             v.keywords[f] = _terms(backend, index, f, size)
