@@ -5,15 +5,21 @@ defaults with tinyllm.config.merge_preset, so a typo in a preset fails as loudly
 The optional key "model_name" picks the architecture when --model is not given (default "gpt").
 """
 
+# Issue 3's reference CPU recipe (everything but the model): characters of tiny Shakespeare, 2000 AdamW steps of
+# 12 x 64 tokens, warmup 100 then cosine to 1e-4, clip 1.0. The *_baby presets share it, so they compare fairly.
+BABY_RECIPE = {
+    "block_size": 64, "batch_size": 12, "max_iters": 2000,
+    "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
+    "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+}
+
 PRESETS = {
     # The reference CPU run of issue 3: character-level tiny Shakespeare, 804k parameters, minutes on 2 cores.
     # PyTorch with the same recipe reaches val 1.86-1.91 after 2000 iterations.
     "baby": {
         "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0, "bias": False,
                   "tie_embeddings": True, "dtype": "float32"},
-        "block_size": 64, "batch_size": 12, "max_iters": 2000,
-        "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-        "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+        **BABY_RECIPE,
         "out_dir": "out/baby",
     },
     # The baby recipe with rotary positions (issue 7's target, <= 1.75): `tinyllm train --preset=rope_baby`.
@@ -23,9 +29,7 @@ PRESETS = {
         "model_name": "gpt_zoo",
         "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0, "bias": False,
                   "tie_embeddings": True, "dtype": "float32", "pos": "rope", "init": "fan_in"},
-        "block_size": 64, "batch_size": 12, "max_iters": 2000,
-        "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-        "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+        **BABY_RECIPE,
         "out_dir": "out/rope_baby",
     },
     # A seconds-long smoke test of the whole pipeline (learns little): for trying options and for CI.
@@ -40,9 +44,7 @@ PRESETS = {
     "mamba_baby": {
         "model_name": "mamba",
         "model": {"n_layer": 7, "d_model": 128, "d_state": 16, "expand": 2, "d_conv": 4, "dtype": "float32"},
-        "block_size": 64, "batch_size": 12, "max_iters": 2000,
-        "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-        "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+        **BABY_RECIPE,
         "out_dir": "out/mamba_baby",
     },
     "mamba_tiny": {
@@ -54,9 +56,7 @@ PRESETS = {
     "s4d_baby": {
         "model_name": "s4d",
         "model": {"n_layer": 4, "d_model": 128, "d_state": 64, "dtype": "float32"},
-        "block_size": 64, "batch_size": 12, "max_iters": 2000,
-        "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-        "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+        **BABY_RECIPE,
         "out_dir": "out/s4d_baby",
     },
     "s4d_tiny": {
@@ -73,9 +73,7 @@ PRESETS = {
         "model_name": "diffusion",
         "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0, "bias": True,
                   "tie_embeddings": False, "dtype": "float32", "pos": "rope", "init": "fan_in"},
-        "block_size": 64, "batch_size": 12, "max_iters": 2000,
-        "optimizer": "adamw", "lr": 1e-3, "min_lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-        "warmup_iters": 100, "lr_decay_iters": 2000, "schedule": "cosine", "grad_clip": 1.0,
+        **BABY_RECIPE,
         "sample_tokens": 200, "out_dir": "out/diffusion_baby",
     },
     "diffusion_tiny": {
