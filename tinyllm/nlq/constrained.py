@@ -14,7 +14,7 @@ from . import schema
 from .ir import END, SEP, words
 from .validate_query import QueryRejected, _date_value
 
-MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 4, 16, 3, 2, 3
+MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 6, 16, 3, 2, 3   # 6: three filters, a negation, two should
 EXACT = ("keyword", "numeric", "date")
 OP_KINDS = {"term": EXACT, "terms": EXACT, "match": ("text",), "match_phrase": ("text",), "range": ("numeric", "date"),
             "exists": ("text", "keyword", "numeric", "date")}

@@ -46,6 +46,8 @@ def segment_value(value, question, literals=None, fold=False):
                     continue            # join_pieces would put the question's gap between adjacent copies
                 for j in range(len(ws) - 1, i - 1, -1):
                     text = question[s:ws[j][2]]
+                    if not any(ch.isalnum() for ch in text):
+                        continue        # bare punctuation ("-", ".") is spelled as a literal, never copied
                     end = p + len(text)
                     if low.startswith(text.lower() if fold else text, p) and (
                             end == len(value) or not (value[end - 1].isalnum() and value[end].isalnum())):
