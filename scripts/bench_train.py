@@ -2,13 +2,12 @@
 
 A step is what `tinyllm train` does per iteration: draw a batch, forward, backward, clip the global grad norm,
 AdamW update. Both models are built from the same config (pre-LN, no bias, tied embeddings, tanh-GELU, learned
-positions) and trained on tiny Shakespeare characters. Each thread count runs in its own subprocess, because BLAS
-reads its thread count at import; inside it, tinyllm and PyTorch alternate rounds so both see the same machine
-noise. The median round is reported. 1-thread numbers are the robust comparison on a shared host.
+positions) and trained on tiny Shakespeare characters. Each framework and thread count runs in a subprocess of its
+own (BLAS reads its thread count at import, and an OpenMP runtime has one wait policy per process), one after the
+other; the median of the rounds is reported. 1-thread numbers are the robust comparison on a shared host.
 tinyllm runs as `tinyllm train` sets it up: BLAS on one thread, `threads` Numba threads, OMP_WAIT_POLICY=passive.
-PyTorch runs `threads` intra-op threads. Both share one OpenMP runtime (PyTorch reuses the libgomp that Numba
-loaded first), hence one wait policy: passive unless you set OMP_WAIT_POLICY=active for the run. On a busy host
-passive helps both a lot; on a quiet one it changes little.
+PyTorch runs with its own defaults and `threads` intra-op threads. (In one process PyTorch would reuse Numba's
+libgomp and its passive policy: on a quiet host its 2-thread step then took ~370 ms instead of ~60.)
 
     python scripts/bench_train.py                   # baby config (4L/4H/128d, T=64, B=12), 1 and 2 threads
     python scripts/bench_train.py --large           # also 6L/6H/384d, T=256, B=16 (a few steps only)
@@ -122,16 +121,21 @@ def time_steps(step, n):
     return 1000 * (time.perf_counter() - t0) / n, 1000 * (time.process_time() - c0) / n
 
 
-def worker(name, threads, with_torch):
-    from tinyllm import kernels  # sets OMP_WAIT_POLICY=passive (tinyllm's default) unless the user chose one
+def worker(name, threads, who):
+    """Time one framework in this process: `who` is "tinyllm" or "torch". Each gets a process of its own, so each
+    runs with its own threading defaults (in one process they would share one OpenMP runtime and its wait policy:
+    PyTorch's 2-thread step then stalled at ~370 ms under tinyllm's passive policy, an unfair peer)."""
     c = CONFIGS[name]
     train_ids, V = load_ids()
-    steppers = {"tinyllm": tinyllm_stepper(c, train_ids, V)}
-    steppers["tinyllm"][0]()  # first step: starts Numba's OpenMP runtime (libgomp) under that policy
-    if with_torch:
-        import torch  # reuses the libgomp already loaded, so PyTorch's threads get the same wait policy
+    if who == "tinyllm":
+        from tinyllm import kernels  # sets OMP_WAIT_POLICY=passive (tinyllm's default) unless the user chose one
+        steppers = {"tinyllm": tinyllm_stepper(c, train_ids, V)}
+        backend = kernels.backend
+    else:
+        import torch
         torch.set_num_threads(threads)
-        steppers["torch"] = torch_stepper(c, train_ids, V)
+        steppers = {"torch": torch_stepper(c, train_ids, V)}
+        backend = "torch"
     for label, (step, _) in steppers.items():
         print(f"  [{name}, {threads} thr] warming up {label} ({c['warmup']} steps) ...", file=sys.stderr, flush=True)
         time_steps(step, c["warmup"])
@@ -143,7 +147,7 @@ def worker(name, threads, with_torch):
               + ", ".join(f"{k} {v[-1][0]:.1f} ms wall ({v[-1][1]:.1f} CPU)" for k, v in rounds.items()),
               file=sys.stderr, flush=True)
     tokens = c["batch_size"] * c["block_size"]
-    out = {"config": name, "threads": threads, "kernels": kernels.backend, "tokens_per_step": tokens}
+    out = {"config": name, "threads": threads, "kernels": backend, "tokens_per_step": tokens}
     for label, (_, n_params) in steppers.items():
         ms = statistics.median(w for w, _ in rounds[label])
         cpu_ms = statistics.median(cpu for _, cpu in rounds[label])
@@ -177,13 +181,13 @@ def main():
     ap.add_argument("--configs", default=None, help="comma-separated configs to time (overrides --large)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--profile", action="store_true", help="profile tinyllm's baby step instead of timing")
-    ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "THREADS"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "THREADS", "WHO"), help=argparse.SUPPRESS)
     ap.add_argument("--no_torch", action="store_true", help="time tinyllm only")
     args = ap.parse_args()
     # find_spec, not import: importing torch here would start its OpenMP runtime before tinyllm's (see worker)
     have_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     if args.worker:
-        return worker(args.worker[0], int(args.worker[1]), have_torch)
+        return worker(args.worker[0], int(args.worker[1]), args.worker[2])
     if args.profile:
         return profile("baby")
     print(__doc__.split("\n\n")[1])
@@ -197,13 +201,18 @@ def main():
             # PyTorch's: `threads` intra-op threads (torch.set_num_threads; its BLAS is not NumPy's OpenBLAS).
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}
-            print(f"running {name} with {threads} thread(s) in a subprocess ...", flush=True)
-            cmd = [sys.executable, __file__, "--worker", name, str(threads)] + (["--no_torch"] if args.no_torch else [])
-            r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-            if r.returncode:
-                print(f"  worker failed (exit {r.returncode})")
-                continue
-            results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            res = {}
+            for who in ["tinyllm"] + (["torch"] if have_torch else []):
+                print(f"running {name}, {who}, {threads} thread(s) in a subprocess of its own ...", flush=True)
+                cmd = [sys.executable, __file__, "--worker", name, str(threads), who]
+                r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+                if r.returncode:
+                    print(f"  worker failed (exit {r.returncode})")
+                    continue
+                one = json.loads(r.stdout.strip().splitlines()[-1])
+                res = {**one, **res} if who == "torch" else one
+            if "tinyllm" in res:
+                results.append(res)
     print(f"\n{'config':<7} {'thr':>3} {'tinyllm ms':>11} {'tok/s':>8} {'torch ms':>9} {'tok/s':>8} {'ratio':>7}"
           f" {'CPU ms tinyllm/torch':>21} {'CPU ratio':>9}")
     for res in results:
