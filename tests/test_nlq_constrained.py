@@ -8,6 +8,7 @@ from tinyllm.nlq import schema
 from tinyllm.nlq.compiler import compile_ir
 from tinyllm.nlq.constrained import STRUCT_TOKENS, Constraint, Context, decode
 from tinyllm.nlq.prepare_ir import MAX_WORDS, SHAPES, SPECIALS, Vocab
+from tinyllm.nlq.testing import body_keys
 from tinyllm.nlq.validate import validate
 
 LITERALS = ["=0", "=1", "=5", "=100", "=2026-07-01||/d", "=-01-01", "=cs.RO", "=Computer Vision"]
@@ -36,17 +37,7 @@ def test_random_weights_never_yield_an_invalid_query(tiny, seed, q, index):
         assert "did not finish" in str(e)
         return
     body = validate(index, compile_ir(tokens, q, index))
-    assert not any("script" in k for k in keys(body))      # "script" may be searched for as a word, never run
-
-
-def keys(x):
-    if isinstance(x, dict):
-        for k, v in x.items():
-            yield k
-            yield from keys(v)
-    elif isinstance(x, list):
-        for v in x:
-            yield from keys(v)
+    assert not any("script" in k for k in body_keys(body))      # "script" may be searched for as a word, never run
 
 
 def test_grammar_offers_only_fields_of_the_right_type():

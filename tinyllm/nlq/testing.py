@@ -17,3 +17,14 @@ def shared_backend():
         backend.ensure_loaded(schema.INDEXES, progress=False)
         _SHARED = backend
     return _SHARED
+
+
+def body_keys(x):
+    """Every object key anywhere in a query body, depth first: tests assert no `script` key is ever emitted."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield k
+            yield from body_keys(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from body_keys(v)
