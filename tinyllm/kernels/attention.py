@@ -221,14 +221,22 @@ def attention_forward_numba(q, k, v, mask=None, causal=False, scale=None):
     """Numba twin of attention_forward_numpy (unsupported cases, listed in _numba_can_run, run the twin)."""
     if not _numba_can_run(q, k, v, mask):
         return attention_forward_numpy(q, k, v, mask, causal, scale)
+    scale, (q3, k3, v3), m, midx, out, lse, work = forward_inputs(q, k, v, mask, scale)
+    run = _forward_all if threads_for(work) > 1 else _forward_all_serial
+    run(q3, k3, v3, m, midx, mask is not None, bool(causal), float(scale), out, lse)
+    return out.reshape(q.shape[:-1] + v.shape[-1:]), lse.reshape(q.shape[:-1])
+
+
+def forward_inputs(q, k, v, mask, scale):
+    """Flattening shared by the Numba attention forward kernels (this one and the tiled twin): -> (scale,
+    (q, k, v) as contiguous (N, T, D), mask rows, mask index, out (N, Tq, Dv) and lse (N, Tq) to fill, work)."""
     lead, (Tq, D), Tk, Dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
     scale = 1.0 / np.sqrt(D) if scale is None else scale
     m, midx = _flat_mask(mask, lead, Tq, Tk)
-    q3, k3, v3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v))  # (N, T, D)
-    out, lse = np.empty((q3.shape[0], Tq, Dv), dtype=q.dtype), np.empty((q3.shape[0], Tq))
-    run = _forward_all if threads_for(q3.shape[0] * Tq * Tk * D) > 1 else _forward_all_serial
-    run(q3, k3, v3, m, midx, mask is not None, bool(causal), float(scale), out, lse)
-    return out.reshape(lead + (Tq, Dv)), lse.reshape(lead + (Tq,))
+    flat = tuple(np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v))  # (N, T, D)
+    n = flat[0].shape[0]
+    out, lse = np.empty((n, Tq, Dv), dtype=q.dtype), np.empty((n, Tq))
+    return scale, flat, m, midx, out, lse, n * Tq * Tk * D
 
 
 def attention_backward_numba(q, k, v, out, lse, dout, mask=None, causal=False, scale=None):

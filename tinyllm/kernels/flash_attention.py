@@ -23,7 +23,7 @@ import numpy as np
 
 from ._blas import mm
 from ._rows import FASTMATH, exp_nonpos, njit, prange, threads_for
-from .attention import _flat_mask, _numba_can_run, backward_inputs
+from .attention import _numba_can_run, backward_inputs, forward_inputs
 
 BLOCK_Q = 64   # queries per tile
 BLOCK_K = 64   # keys per tile: a (64, 64) float64 score tile is 32 KiB, well inside L1/L2
@@ -265,14 +265,10 @@ def flash_attention_forward_numba(q, k, v, mask=None, causal=False, scale=None, 
     _check_blocks(block_q, block_k)
     if not _numba_can_run(q, k, v, mask):
         return flash_attention_forward_numpy(q, k, v, mask, causal, scale, block_q, block_k)
-    lead, (Tq, D), Tk, Dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
-    scale = 1.0 / np.sqrt(D) if scale is None else scale
-    m, midx = _flat_mask(mask, lead, Tq, Tk)
-    q3, k3, v3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v))  # (N, T, D)
-    out, lse = np.empty((q3.shape[0], Tq, Dv), dtype=q.dtype), np.empty((q3.shape[0], Tq))
-    run = _forward_all if threads_for(q3.shape[0] * Tq * Tk * D) > 1 else _forward_all_serial
+    scale, (q3, k3, v3), m, midx, out, lse, work = forward_inputs(q, k, v, mask, scale)
+    run = _forward_all if threads_for(work) > 1 else _forward_all_serial
     run(q3, k3, v3, m, midx, mask is not None, bool(causal), float(scale), int(block_q), int(block_k), out, lse)
-    return out.reshape(lead + (Tq, Dv)), lse.reshape(lead + (Tq,))
+    return out.reshape(q.shape[:-1] + v.shape[-1:]), lse.reshape(q.shape[:-1])
 
 
 def flash_attention_backward_numba(q, k, v, out, lse, dout, mask=None, causal=False, scale=None,
