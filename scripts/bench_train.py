@@ -2,9 +2,10 @@
 
 A step is what `tinyllm train` does per iteration: draw a batch, forward, backward, clip the global grad norm,
 AdamW update. Both models are built from the same config (pre-LN, no bias, tied embeddings, tanh-GELU, learned
-positions) and trained on tiny Shakespeare characters. Each framework and thread count runs in a subprocess of its
-own (BLAS reads its thread count at import, and an OpenMP runtime has one wait policy per process), one after the
-other; the median of the rounds is reported. 1-thread numbers are the robust comparison on a shared host.
+positions) and trained on tiny Shakespeare characters. Each framework runs in a process of its own (BLAS reads its
+thread count at import, and an OpenMP runtime has one wait policy per process); both stay up and their timing
+rounds alternate (A B, B A, ...), so a change in the host's load hits both alike, and the ratio is the median of
+the per-round ratios. 1-thread numbers are the robust comparison on a shared host.
 tinyllm runs as `tinyllm train` sets it up: BLAS on one thread, `threads` Numba threads, OMP_WAIT_POLICY=passive.
 PyTorch runs with its own defaults and `threads` intra-op threads. (In one process PyTorch would reuse Numba's
 libgomp and its passive policy: on a quiet host its 2-thread step then took ~370 ms instead of ~60.)
@@ -12,6 +13,7 @@ libgomp and its passive policy: on a quiet host its 2-thread step then took ~370
     python scripts/bench_train.py                   # baby config (4L/4H/128d, T=64, B=12), 1 and 2 threads
     python scripts/bench_train.py --large           # also 6L/6H/384d, T=256, B=16 (a few steps only)
     python scripts/bench_train.py --profile         # cProfile of tinyllm's step: which ops dominate
+    python scripts/bench_train.py --vs=GOMP_SPINCOUNT=10000    # A/B: tinyllm against itself under other settings
 """
 import argparse
 import importlib.util
@@ -23,10 +25,12 @@ import sys
 import time
 
 CONFIGS = {
-    "baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, steps=10, rounds=5, warmup=3),
-    "large": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=16, steps=2, rounds=3, warmup=1),
+    "baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, steps=5, rounds=15, warmup=3),
+    "large": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=16, steps=1, rounds=7, warmup=1),
 }
 
+
+VS_ENV = {}  # --vs: the extra environment of the "tinyllm*" peer
 
 # ----------------------------------------------------------------------------------------------------- tinyllm
 def tinyllm_stepper(c, train_ids, vocab_size):
@@ -122,38 +126,91 @@ def time_steps(step, n):
 
 
 def worker(name, threads, who):
-    """Time one framework in this process: `who` is "tinyllm" or "torch". Each gets a process of its own, so each
-    runs with its own threading defaults (in one process they would share one OpenMP runtime and its wait policy:
-    PyTorch's 2-thread step then stalled at ~370 ms under tinyllm's passive policy, an unfair peer)."""
+    """Serve timing rounds of one framework from this process: `who` is "tinyllm" or "torch". Each gets a process
+    of its own, so each runs with its own threading defaults (in one process they would share one OpenMP runtime
+    and its wait policy: PyTorch's 2-thread step then stalled at ~370 ms under tinyllm's passive policy).
+
+    Protocol on stdin/stdout, one JSON line each way: after the warm-up it prints {"ready", "params", "kernels"};
+    then every "run" line is answered with one round {"ms", "cpu_ms"} (per step, over c["steps"] steps)."""
     c = CONFIGS[name]
     train_ids, V = load_ids()
-    if who == "tinyllm":
+    if who.startswith("tinyllm"):  # "tinyllm", or "tinyllm*": the same, run under the --vs environment
         from tinyllm import kernels  # sets OMP_WAIT_POLICY=passive (tinyllm's default) unless the user chose one
-        steppers = {"tinyllm": tinyllm_stepper(c, train_ids, V)}
+        step, n_params = tinyllm_stepper(c, train_ids, V)
         backend = kernels.backend
     else:
         import torch
         torch.set_num_threads(threads)
-        steppers = {"torch": torch_stepper(c, train_ids, V)}
+        step, n_params = torch_stepper(c, train_ids, V)
         backend = "torch"
-    for label, (step, _) in steppers.items():
-        print(f"  [{name}, {threads} thr] warming up {label} ({c['warmup']} steps) ...", file=sys.stderr, flush=True)
-        time_steps(step, c["warmup"])
-    rounds = {label: [] for label in steppers}
-    for r in range(c["rounds"]):
-        for label, (step, _) in steppers.items():
-            rounds[label].append(time_steps(step, c["steps"]))
-        print(f"  [{name}, {threads} thr] round {r + 1}/{c['rounds']}: "
-              + ", ".join(f"{k} {v[-1][0]:.1f} ms wall ({v[-1][1]:.1f} CPU)" for k, v in rounds.items()),
-              file=sys.stderr, flush=True)
+    time_steps(step, c["warmup"])
+    print(json.dumps({"ready": True, "params": n_params, "kernels": backend}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        ms, cpu_ms = time_steps(step, c["steps"])
+        print(json.dumps({"ms": ms, "cpu_ms": cpu_ms}), flush=True)
+
+
+class Worker:
+    """The parent's handle on one worker process (see worker()): start it, then ask for rounds one at a time."""
+
+    def __init__(self, name, threads, who, env):
+        self.who = who
+        if who == "tinyllm*":
+            env = {**env, **VS_ENV}
+        cmd = [sys.executable, __file__, "--worker", name, str(threads), who]
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = self._read()
+        self.rounds = []
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.who} worker exited (code {self.proc.wait()}) before answering")
+        return json.loads(line)
+
+    def round(self):
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        self.rounds.append(self._read())
+        return self.rounds[-1]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+    def summary(self, tokens):
+        ms = statistics.median(r["ms"] for r in self.rounds)
+        return {"ms": ms, "cpu_ms": statistics.median(r["cpu_ms"] for r in self.rounds), "rounds": self.rounds,
+                "tokens_per_s": tokens * 1000 / ms, "params": self.info["params"]}
+
+
+def bench(name, threads, whos, env):
+    """Time the frameworks in `whos` on one config with rounds *interleaved* (A B, B A, A B, ...), so a change in
+    the host's load hits them alike; the ratio is the median of the per-round ratios."""
+    c = CONFIGS[name]
+    print(f"running {name}, {threads} thread(s): {' and '.join(whos)}, each in a process of its own, "
+          f"{c['warmup']} warm-up steps, then {c['rounds']} interleaved rounds of {c['steps']} steps", flush=True)
+    workers = []
+    try:
+        for who in whos:
+            workers.append(Worker(name, threads, who, env))
+        for r in range(c["rounds"]):
+            order = workers if r % 2 == 0 else workers[::-1]
+            got = {w.who: w.round() for w in order}
+            print(f"  [{name}, {threads} thr] round {r + 1}/{c['rounds']}: " + ", ".join(
+                f"{who} {g['ms']:.1f} ms wall ({g['cpu_ms']:.1f} CPU)" for who, g in got.items()), flush=True)
+    finally:
+        for w in workers:
+            w.close()
     tokens = c["batch_size"] * c["block_size"]
-    out = {"config": name, "threads": threads, "kernels": backend, "tokens_per_step": tokens}
-    for label, (_, n_params) in steppers.items():
-        ms = statistics.median(w for w, _ in rounds[label])
-        cpu_ms = statistics.median(cpu for _, cpu in rounds[label])
-        out[label] = {"ms": ms, "cpu_ms": cpu_ms, "rounds": rounds[label], "tokens_per_s": tokens * 1000 / ms,
-                      "params": n_params}
-    print(json.dumps(out))
+    out = {"config": name, "threads": threads, "kernels": workers[0].info["kernels"], "tokens_per_step": tokens}
+    out.update({w.who: w.summary(tokens) for w in workers})
+    if len(workers) == 2:  # per-round ratio torch ms / tinyllm ms (> 1: tinyllm faster)
+        out["ratio"] = statistics.median(b["ms"] / a["ms"] for a, b in zip(workers[0].rounds, workers[1].rounds))
+    return out
 
 
 def profile(name):
@@ -183,9 +240,14 @@ def main():
     ap.add_argument("--profile", action="store_true", help="profile tinyllm's baby step instead of timing")
     ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "THREADS", "WHO"), help=argparse.SUPPRESS)
     ap.add_argument("--no_torch", action="store_true", help="time tinyllm only")
+    ap.add_argument("--vs", default="", metavar="KEY=VAL,...",
+                    help="instead of PyTorch, time tinyllm against itself run with these extra environment variables "
+                         "(e.g. GOMP_SPINCOUNT=30000): the tool for tuning a setting")
     args = ap.parse_args()
     # find_spec, not import: importing torch here would start its OpenMP runtime before tinyllm's (see worker)
     have_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    if args.vs:
+        VS_ENV.update(dict(kv.split("=", 1) for kv in args.vs.split(",")))
     if args.worker:
         return worker(args.worker[0], int(args.worker[1]), args.worker[2])
     if args.profile:
@@ -201,29 +263,20 @@ def main():
             # PyTorch's: `threads` intra-op threads (torch.set_num_threads; its BLAS is not NumPy's OpenBLAS).
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}
-            res = {}
-            for who in ["tinyllm"] + (["torch"] if have_torch else []):
-                print(f"running {name}, {who}, {threads} thread(s) in a subprocess of its own ...", flush=True)
-                cmd = [sys.executable, __file__, "--worker", name, str(threads), who]
-                r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-                if r.returncode:
-                    print(f"  worker failed (exit {r.returncode})")
-                    continue
-                one = json.loads(r.stdout.strip().splitlines()[-1])
-                res = {**one, **res} if who == "torch" else one
-            if "tinyllm" in res:
-                results.append(res)
-    print(f"\n{'config':<7} {'thr':>3} {'tinyllm ms':>11} {'tok/s':>8} {'torch ms':>9} {'tok/s':>8} {'ratio':>7}"
-          f" {'CPU ms tinyllm/torch':>21} {'CPU ratio':>9}")
+            peers = ["tinyllm*"] if args.vs else (["torch"] if have_torch else [])
+            results.append(bench(name, threads, ["tinyllm"] + peers, env))
+    peer = "tinyllm*" if args.vs else "torch"
+    print(f"\n{'config':<7} {'thr':>3} {'tinyllm ms':>11} {'tok/s':>8} {peer + ' ms':>9} {'tok/s':>8} {'ratio':>7}"
+          f" {'CPU ms tinyllm/' + peer:>21} {'CPU ratio':>9}")
     for res in results:
         t = res["tinyllm"]
         line = f"{res['config']:<7} {res['threads']:>3} {t['ms']:>11.1f} {t['tokens_per_s']:>8.0f}"
-        if "torch" in res:
-            p = res["torch"]
-            line += (f" {p['ms']:>9.1f} {p['tokens_per_s']:>8.0f} {p['ms'] / t['ms']:>6.2f}x"
+        if len(res) > 5:  # a peer was timed: torch, or tinyllm* (--vs)
+            p = res.get("torch") or res["tinyllm*"]
+            line += (f" {p['ms']:>9.1f} {p['tokens_per_s']:>8.0f} {res['ratio']:>6.2f}x"
                      f" {t['cpu_ms']:>10.1f} /{p['cpu_ms']:>9.1f} {p['cpu_ms'] / t['cpu_ms']:>8.2f}x")
         print(line)
-    print(f"ratio = tinyllm tokens/s / torch tokens/s (> 1: tinyllm faster); kernels="
+    print(f"ratio = median over rounds of {peer} ms / tinyllm ms (> 1: tinyllm faster); kernels="
           f"{results[0]['kernels'] if results else '?'}. The CPU ratio uses process CPU time, robust to a busy "
           f"host at 1 thread (at 2 threads it also counts threads spinning while they wait).")
     return 0
