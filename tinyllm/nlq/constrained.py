@@ -68,17 +68,39 @@ def _int_value(ctx, lo, hi):
     yield {SEP}
 
 
+def _math_paths(ctx, field):
+    """{anchor literal: {copied number: unit suffixes}} for date math built around a copied number
+    ("2026-07-01||-" @k "d/d" for "past 45 days"); only anchors with at least one valid completion."""
+    numbers = [(f"@{i}", w) for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{1,4}", w) and int(w) > 0]
+    units = [t for t in ctx.literals if re.fullmatch(r"=[dwMy](/[dwMy])?", t)]
+    out = {}
+    for t in ctx.literals:
+        if re.fullmatch(r"=\d{4}-\d\d-\d\d\|\|[+-]", t):
+            paths = {n: frozenset(u for u in units if ctx.date_ok(field, t[1:] + w + u[1:])) for n, w in numbers}
+            paths = {n: us for n, us in paths.items() if us}
+            if paths:
+                out[t] = paths
+    return out
+
+
 def _date_value_g(ctx, field):
-    """A whole date literal, a copied ISO date ("2025-12-26"), or a copied year (or year-month) then a literal
-    suffix ("-06-01") or a literal month then a copied day ("2026" "-02-" "27"). Every path ends in a valid date."""
+    """A whole date literal, a copied ISO date ("2025-12-26"), a copied year (or year-month) then a literal
+    suffix ("-06-01") or a literal month then a copied day ("2026" "-02-" "27"), or date math around a copied
+    number ("2026-07-01||-" "45" "d/d"). Every path ends in a valid date."""
     full = ctx.memo(("date", field), lambda: frozenset(t for t in ctx.literals if ctx.date_ok(field, t[1:])))
+    math = ctx.memo(("math", field), lambda: _math_paths(ctx, field))
     iso = ctx.memo(("iso", field), lambda: frozenset(
         f"@{i}" for i, w in enumerate(ctx.words) if not re.fullmatch(r"\d{4}(-\d\d)?", w) and re.fullmatch(r"[\d-]+", w)
         and ctx.date_ok(field, w)))
     years = ctx.memo("years", lambda: frozenset(
         f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}(-\d\d)?", w)))
-    tok = yield full | iso | years
+    tok = yield full | iso | years | set(math)
     if tok in full or tok in iso:
+        yield {SEP}
+        return
+    if tok in math:
+        number = yield set(math[tok])
+        yield math[tok][number]
         yield {SEP}
         return
     year = ctx.words[int(tok[1:])]

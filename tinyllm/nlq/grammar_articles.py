@@ -7,7 +7,7 @@ suitable (e.g. no usable title word). Wording conventions, shared with the hand-
 import datetime as dt
 
 from . import dates
-from .templates import Clause
+from .templates import Clause, listing
 from .values import phrases, words
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -42,19 +42,31 @@ def two_coauthors(rng, doc, values):
                   terse=[f"{a} + {b}", f"authors:{a} authors:{b}"])
 
 
+def _pick(rng, options, values, field):
+    """One of a paper's categories: half the time its rarest one, so rare areas are said about as often as common."""
+    if rng.random() < 0.5:
+        counts = dict(values.keywords.get(field, []))
+        return min(options, key=lambda o: (counts.get(o, 0), o))
+    return rng.choice(options)
+
+
 def category(rng, doc, values):
-    c = rng.choice(doc["categories"])
+    c = _pick(rng, doc["categories"], values, "categories")
     return Clause("category", {"term": {"categories": c}}, "filter",
                   [f"in {c}", f"tagged {c}", f"in the {c} category", f"listed under {c}", f"with category {c}"],
                   pre=[c], terse=[c, f"category {c}"])
 
 
 def category_name(rng, doc, values):
-    n = rng.choice(doc["category_names"])
+    """A subject area by its full name, in lower case, or by the part before " and " of a long name ("Computer
+    Vision" for "Computer Vision and Pattern Recognition"); the filter always holds the exact stored name."""
+    n = _pick(rng, doc["category_names"], values, "category_names")
+    said = n.split(" and ")[0] if len(n.split()) > 3 and " and " in n and rng.random() < 0.3 else n
+    said = said.lower() if rng.random() < 0.4 else said
     return Clause("category_name", {"term": {"category_names": n}}, "filter",
-                  [f"in {n}", f"in the {n} category", f"filed under {n}", f"from the {n} area",
-                   f"categorised as {n}"],
-                  pre=[n.lower(), n], terse=[n, f"category: {n}"])
+                  [f"in {said}", f"in the {said} category", f"filed under {said}", f"from the {said} area",
+                   f"categorised as {said}", f"also filed in {said}"],
+                  pre=[said.lower(), said], terse=[said, f"category: {said}"])
 
 
 def either_category(rng, doc, values):
@@ -71,8 +83,8 @@ def category_by_name(rng, doc, values):
     """'robotics papers' -> the code cs.RO: the category's everyday name (lower case, subtitle dropped)."""
     if len(doc["categories"]) != len(doc["category_names"]):    # a code without a name: no pairing to trust
         return None
-    i = rng.randrange(len(doc["categories"]))
-    c, n = doc["categories"][i], doc["category_names"][i]
+    c = _pick(rng, doc["categories"], values, "categories")
+    n = doc["category_names"][doc["categories"].index(c)]
     short = n.lower().split(" and ")[0] if len(n.split()) > 3 else n.lower()
     return Clause("category_code", {"term": {"categories": c}}, "filter",
                   [f"on {short}", f"about {short}", f"in {short}", f"in the {short} field"],
@@ -156,6 +168,22 @@ def abstract_word(rng, doc, values):
                   terse=[w, f"abstract:{w}"], text_field="abstract")
 
 
+def abstract_words_and(rng, doc, values):
+    """Two or three abstract words that must all appear: one `match` with `operator: and`, words in text order."""
+    ws = list(dict.fromkeys(words(doc["abstract"], min_len=6)))
+    k = rng.choice([2, 3, 3])
+    if len(ws) < k:
+        return None
+    picked = sorted(rng.sample(range(len(ws)), k))
+    chosen = [ws[i] for i in picked]
+    said = listing(chosen)
+    return Clause("abstract_words_and", {"match": {"abstract": {"query": " ".join(chosen), "operator": "and"}}},
+                  "must", [f"whose abstract has all of {said}", f"with {said} all in the abstract",
+                           f"whose abstracts mention every one of {said}", f"with an abstract using {said}",
+                           f"where the abstract contains each of {said}"],
+                  terse=[f"abstract:{'+'.join(chosen)}", " AND ".join(chosen)], text_field="abstract")
+
+
 def abstract_phrase(rng, doc, values):
     ps = phrases(doc["abstract"], n=2)
     if not ps:
@@ -203,10 +231,22 @@ def date_absolute(rng, doc, values):
                    f"between {lo.isoformat()} and {hi.isoformat()} inclusive"], terse=[f"{lo.isoformat()}..{hi.isoformat()}"])
 
 
+def rolling_phrase(rng, doc):
+    """'past 45 days', 'last 9 weeks', 'past 14 months': a rolling window of any length that reaches back to
+    this paper, so the number is copied from the question rather than memorised from a few phrases."""
+    age = (dt.date.fromisoformat(dates.DATA_NOW) - dt.date.fromisoformat(doc[PD])).days
+    unit, days = rng.choice([("day", 1), ("week", 7), ("month", 31)])
+    n = max(2, -(-age // days) + rng.randint(0, 10))
+    return f"{rng.choice(['past', 'last'])} {n} {unit}s"
+
+
 def date_relative(rng, doc, values):
-    """A relative phrase (dates.PHRASES) whose window, under the frozen clock, contains this paper's date."""
+    """A relative phrase (dates.PHRASES, or a rolling window of any length) whose window, under the frozen clock,
+    contains this paper's date."""
     fitting = [p for p in dates.PHRASES if dates.contains(dates.compile_phrase(p), doc[PD], dates.DATA_NOW)]
-    if not fitting:
+    if rng.random() < 0.25:
+        fitting = [rolling_phrase(rng, doc)]
+    if not fitting or not dates.contains(dates.compile_phrase(fitting[0]), doc[PD], dates.DATA_NOW):
         return None
     p = rng.choice(fitting)
     window = dates.compile_phrase(p)
@@ -232,6 +272,16 @@ def not_category(rng, doc, values):
                   [f"not in {c}", f"excluding {c}", f"but not tagged {c}", f"outside {c}"], terse=[f"-{c}", f"NOT {c}"])
 
 
+def not_category_name(rng, doc, values):
+    options = [c for c in values.values("category_names")[:30] if c not in doc["category_names"]]
+    if not options:
+        return None
+    c = rng.choice(options)
+    return Clause("not_category_name", {"term": {"category_names": c}}, "must_not",
+                  [f"not in {c}", f"that are not cross-listed in {c}", f"excluding {c}",
+                   f"that are not filed under {c}", f"outside {c}", f"without {c} among their areas"], terse=[f"-{c}", f"NOT {c}"])
+
+
 def not_author(rng, doc, values):
     options = [a for a in values.values("authors")[:60] if a not in doc["authors"]]
     if not options:
@@ -253,8 +303,9 @@ def not_title_word(rng, doc, values):
 
 
 POSITIVE = [(author, 3), (coauthor, 3), (two_coauthors, 1), (category, 3), (category_name, 3), (either_category, 1),
-            (title_word, 3), (title_words_and, 1), (title_phrase, 2), (abstract_word, 2), (abstract_phrase, 2),
+            (title_word, 3), (title_words_and, 1), (title_phrase, 2), (abstract_word, 2), (abstract_words_and, 1),
+            (abstract_phrase, 2),
             (date_absolute, 3), (date_relative, 3), (category_by_name, 3), (two_category_names, 1),
             (either_author, 1), (either_title_word, 1)]
-NEGATIVE = [(not_category, 2), (not_author, 1), (not_title_word, 1)]
-TEXT = [title_word, title_words_and, title_phrase, abstract_word, abstract_phrase]
+NEGATIVE = [(not_category, 2), (not_category_name, 1), (not_author, 1), (not_title_word, 1)]
+TEXT = [title_word, title_words_and, title_phrase, abstract_word, abstract_words_and, abstract_phrase]

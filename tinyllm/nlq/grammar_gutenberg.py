@@ -1,8 +1,9 @@
 """Filter clauses for the `gutenberg` index, each drawn from one real passage so the conjunction matches it.
 
 Same contract as grammar_articles: (rng, doc, values) -> templates.Clause or None. Book titles are named in full
-(`title.keyword` term) or by their short form ("Moby-Dick" for "Moby-Dick; or, The Whale"), which compiles to the
-book's `book_id`, since a keyword term needs the exact stored title.
+(`title.keyword` term, or the book's `book_id`) or by a shorter form ("Moby-Dick" for "Moby-Dick; or, The Whale",
+"Phantom of the Opera"), which compiles to the `book_id`, since a keyword term needs the exact stored title.
+Authors are named in full or by surname; a surname several authors share ("Brontë") means all of them.
 """
 import datetime as dt
 
@@ -12,6 +13,7 @@ from .templates import Clause
 from .values import names, phrases, words
 
 PD = "publication_date"
+ORDINALS = {16: "sixteenth", 17: "seventeenth", 18: "eighteenth", 19: "nineteenth", 20: "twentieth"}
 
 
 def short_title(title):
@@ -22,19 +24,51 @@ def short_title(title):
     return title
 
 
+def surnames(values):
+    """{surname: sorted authors}: how people name gutenberg authors ("Dickens", "the Brontës")."""
+    out = {}
+    for a in values.values("author"):
+        out.setdefault(a.split()[-1], []).append(a)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def author(rng, doc, values):
+    """The author by full name, or a third of the time by surname alone: a unique surname is a `term` on the
+    full stored name; a surname several authors share is a `terms` on all of them (in name order)."""
     a = doc["author"]
+    if rng.random() < 0.35:
+        s = a.split()[-1]
+        group = surnames(values)[s]
+        if len(group) > 1:
+            return Clause("authors_surname", {"terms": {"author": group}}, "filter",
+                          [f"by the {s}s", f"by any {s}", f"written by a {s}", f"from the {s} books"],
+                          pre=[s], terse=[f"{s}s"])
+        return Clause("author_surname", {"term": {"author": a}}, "filter",
+                      [f"by {s}", f"from {s}", f"written by {s}", f"from {s}'s books", f"in {s}'s works"],
+                      pre=[s, f"{s}'s"], terse=[s, f"{s} books"])
     return Clause("author", {"term": {"author": a}}, "filter",
                   [f"by {a}", f"from {a}", f"written by {a}", f"from {a}'s books", f"in the works of {a}"],
                   pre=[a, f"{a}'s"], terse=[a, f"author:{a}", f"{a} books"])
 
 
+def book_names(t):
+    """The ways people name a stored title: in full, its short form, without a leading article."""
+    out = [t, short_title(t)]
+    for art in ("The ", "A ", "An "):
+        if out[-1].startswith(art) and len(out[-1].split()) > 2:
+            out.append(out[-1][len(art):])
+    return list(dict.fromkeys(out))
+
+
 def title(rng, doc, values):
+    """A book by name. The exact stored title may be a `title.keyword` term; any other name (short form, no
+    leading article), and half of the full titles, become the book's `book_id`, the one number that names it."""
     t = doc["title"]
-    s = short_title(t)
-    if s != t and rng.random() < 0.5:
+    name = rng.choice(book_names(t))
+    if name != t or rng.random() < 0.5:
         return Clause("book_short", {"term": {"book_id": doc["book_id"]}}, "filter",
-                      [f"from {s}", f"in {s}", f"of {s}", f"from the book {s}"], pre=[s], terse=[s])
+                      [f"from {name}", f"in {name}", f"of {name}", f"from the book {name}"], pre=[name],
+                      terse=[name])
     return Clause("title", {"term": {"title.keyword": t}}, "filter",
                   [f"from {t}", f"in {t}", f"of {t}", f"from the book {t}", f'from "{t}"'], pre=[t],
                   terse=[t, f"title:{t}"])
@@ -87,6 +121,15 @@ def date_absolute(rng, doc, values):
         d = y - y % 10
         return Clause("pub_decade", {"range": {PD: {"gte": f"{d:04d}-01-01", "lt": f"{d + 10:04d}-01-01"}}}, "filter",
                       [f"from the {d}s", f"published in the {d}s", f"from works of the {d}s"], terse=[f"{d}s"])
+    if pick == "century" and rng.random() < 0.5:      # "the nineteenth century": 1801-1900, as historians count
+        n = (y - 1) // 100 + 1
+        if n not in ORDINALS:
+            return None
+        lo, hi = f"{(n - 1) * 100 + 1:04d}-01-01", f"{n * 100 + 1:04d}-01-01"
+        word, th = ORDINALS[n], f"{n}th"
+        return Clause("pub_century", {"range": {PD: {"gte": lo, "lt": hi}}}, "filter",
+                      [f"from the {word} century", f"written in the {th} century", f"of the {word} century"],
+                      pre=[f"{word}-century", f"{th}-century"], terse=[f"{th} century"])
     if pick == "century":
         c = y - y % 100
         return Clause("pub_century", {"range": {PD: {"gte": f"{c:04d}-01-01", "lt": f"{c + 100:04d}-01-01"}}}, "filter",
@@ -147,11 +190,15 @@ def not_author(rng, doc, values):
 
 
 def not_book(rng, doc, values):
+    """Excluding one book: by its exact title (`title.keyword`) or, named any other way, by its `book_id`."""
     books = values.extra["books"]
     b = rng.choice([k for k in sorted(books) if k != doc["book_id"]])
     t = books[b]["title"]
-    return Clause("not_book", {"term": {"title.keyword": t}}, "must_not",
-                  [f"not from {t}", f"outside {t}", f"excluding {t}"], terse=[f"-{t}"])
+    name = rng.choice(book_names(t))
+    dsl = {"term": {"title.keyword": t}} if name == t and rng.random() < 0.5 else {"term": {"book_id": b}}
+    return Clause("not_book", dsl, "must_not",
+                  [f"not from {name}", f"outside {name}", f"excluding {name}", f"but not in {name}"],
+                  terse=[f"-{name}"])
 
 
 def not_word(rng, doc, values):

@@ -50,7 +50,8 @@ def segment_value(value, question, literals=None, fold=False):
                         continue        # bare punctuation ("-", ".") is spelled as a literal, never copied
                     end = p + len(text)
                     if low.startswith(text.lower() if fold else text, p) and (
-                            end == len(value) or not (value[end - 1].isalnum() and value[end].isalnum())):
+                            end == len(value) or not (value[end - 1].isalnum() and value[end].isalnum())
+                            or _math_number(value, p, end)):
                         if best is None or len(text) > best[2]:
                             best = (i, j, len(text))
                         break
@@ -70,6 +71,12 @@ def segment_value(value, question, literals=None, fold=False):
             if piece.startswith("=") and piece not in literals:
                 raise Unsupported(f"literal {piece!r} not in the vocabulary")
     return pieces
+
+
+def _math_number(value, p, end):
+    """True when value[p:end] is the number of a date-math shift ("2026-07-01||-45d/d"): copied from the
+    question ("past 45 days") although a unit letter follows it."""
+    return value[p:end].isdigit() and value[p - 3:p] in ("||-", "||+") and value[end] in "dwMy"
 
 
 def join_pieces(pieces, question):

@@ -28,7 +28,7 @@ SOURCE_FIELDS = {"articles": [(["title"], "titles"), (["title", "publication_dat
                               (["arxiv_id", "title"], "ids and titles"), (["authors"], "author lists")],
                  "gutenberg": [(["title", "passage"], "titles and passage numbers"), (["title"], "book titles"),
                                (["author", "title"], "authors and titles")]}
-INTENTS = {"search": 6, "count": 3, "topk_date": 2, "pagination": 1, "group_by": 2, "time_buckets": 1,
+INTENTS = {"search": 6, "count": 3, "topk_date": 2, "pagination": 1, "group_by": 2, "time_buckets": 1.3,
            "distinct_count": 1, "metric": 1, "top_per_group": 0.5, "highlight": 0.7, "source_filter": 0.7,
            "any_field": 0.7, "fuzzy_match": 0.4, "passage_range": 1.5, "no_results": 0.2}
 
@@ -44,6 +44,8 @@ def _group(kind):
         return "date"
     if kind.startswith("either"):
         return "either"
+    if kind.startswith("author"):
+        return "author"
     return "book" if kind in ("title", "book_short", "book_id") else kind
 
 
@@ -53,6 +55,7 @@ class TemplateTeacher:
     def __init__(self, values, seed=0, indexes=("articles", "gutenberg")):
         self.values, self.rng, self.indexes = values, random.Random(seed), tuple(indexes)
         self._recent = {}      # index -> its documents from the last 90 days (see _doc)
+        self._by_area = {}     # subject area -> sampled articles filed under it (see _doc)
         for index in self.indexes:
             if index not in values:
                 raise ValueError(f"values: no IndexValues for index {index!r}")
@@ -81,7 +84,14 @@ class TemplateTeacher:
     # ------------------------------------------------------------ filters
     def _doc(self, rng, index, v):
         """A sampled document; for articles, a quarter of the time one from the last 90 days before DATA_NOW, so
-        short relative windows ("past week", "last 30 days") fit a document as often as long ones."""
+        short relative windows ("past week", "last 30 days") fit a document as often as long ones, and a tenth of
+        the time one from a subject area chosen uniformly, so rare areas ("sound", cs.SD) are said often enough."""
+        if index == "articles" and rng.random() < 0.1:
+            if not self._by_area:
+                for d in v.docs:
+                    for n in d["category_names"]:
+                        self._by_area.setdefault(n, []).append(d)
+            return rng.choice(self._by_area[rng.choice(sorted(self._by_area))])
         if index == "articles" and rng.random() < 0.25:
             if index not in self._recent:
                 cut = (dt.date.fromisoformat(dates.DATA_NOW) - dt.timedelta(days=90)).isoformat()
@@ -131,9 +141,9 @@ class TemplateTeacher:
         return self._example(index, q, T.search_body(T.assemble(clauses)), T.search_intent(clauses), "set", clauses)
 
     def _count(self, rng, index, v):
-        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0 if rng.random() < 0.05 else 1, 2)
+        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0 if rng.random() < 0.08 else 1, 2)
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        q = T.say(rng, T.COUNT_FORMS, np=np_)
+        q = T.say(rng, T.COUNT_FORMS + ([] if clauses else T.COUNT_ALL_FORMS), np=np_)
         return self._example(index, q, T.count_body(T.assemble(clauses)), "count", "count", clauses)
 
     def _topk_date(self, rng, index, v):
@@ -146,31 +156,55 @@ class TemplateTeacher:
         else:
             q = T.say(rng, T.NEWEST_FORMS if newest else T.OLDEST_FORMS, np=np_, k=T.number(rng, k))
         body = T.sorted_body(T.assemble(clauses), k, "publication_date", "desc" if newest else "asc")
-        if rng.random() < 0.15:
+        if rng.random() < 0.25:
             src, said = rng.choice(SOURCE_FIELDS[index])
             body["_source"] = list(src)
-            q = T.say(rng, ["{q}, {f} only", "{q} (just the {f})", "{q}; show only the {f}"], q=q, f=said)
+            q = T.say(rng, ["{q}, {f} only", "{q} (just the {f})", "{q}; show only the {f}", "only the {f} of {q}",
+                            "the {f} of {q}", "{f} for {q}"], q=q, f=said)
         return self._example(index, q, body, "topk_date", "topk", clauses)
 
     def _pagination(self, rng, index, v):
         clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0, 1)
         k, p = rng.choice([5, 10, 10, 20]), rng.randint(2, 4)
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        oldest = rng.random() < 0.3
-        q = T.say(rng, T.PAGE_OLDEST_FORMS if oldest else T.PAGE_FORMS, np=np_, k=k, p=p, a=(p - 1) * k + 1, b=p * k)
-        body = T.sorted_body(T.assemble(clauses), k, "publication_date", "asc" if oldest else "desc",
-                             start=(p - 1) * k)
+        order = rng.choice(["newest"] * 5 + ["oldest"] * 2 + (["reading"] * 3 if index == "gutenberg" else []))
+        forms = {"newest": T.PAGE_FORMS, "oldest": T.PAGE_OLDEST_FORMS, "reading": T.PAGE_READING_FORMS}[order]
+        page = T.PAGE_WORDS[p] if rng.random() < 0.3 else f"page {p}"
+        q = T.say(rng, forms, np=np_, k=k, p=p, page=page, a=(p - 1) * k + 1, b=p * k)
+        field, direction = ("passage", "asc") if order == "reading" else (
+            "publication_date", "asc" if order == "oldest" else "desc")
+        body = T.sorted_body(T.assemble(clauses), k, field, direction, start=(p - 1) * k)
         return self._example(index, q, body, "pagination", "topk", clauses)
 
     def _group_by(self, rng, index, v):
+        doc = self._doc(rng, index, v)
+        if index == "articles" and rng.random() < 0.2:
+            return self._cooccur(rng, index, v, doc)
         fld, (what, one) = rng.choice(sorted(GROUP_FIELDS[index].items()))
-        clauses = [c for c in self._filters(rng, index, v, self._doc(rng, index, v), 0, 2)
-                   if fld not in str(c.dsl)]
-        k = rng.choice([3, 5, 5, 10, 10, 20])
-        np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        q = T.say(rng, T.GROUP_FORMS, np=np_, what=what, one=one, k=T.number(rng, k))
+        clauses = [c for c in self._filters(rng, index, v, doc, 0, 2) if fld not in str(c.dsl)]
+        form, k = rng.choice(T.GROUP_FORMS), rng.choice([3, 5, 5, 10, 10, 20])
+        if fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": its titles
+            np_ = T.noun_phrase(rng, rng.choice(["books", "novels", "works", "titles"]), clauses)
+            form = rng.choice(["{np}", "which {np}?", "list the {np}", "what {np} are there?", "titles of the {np}"])
+        else:
+            np_, _ = self._np(rng, index, clauses, terse_ok=False)
+        k = k if "{k}" in form else 10          # a size the question does not say is the default, 10
+        q = T.say(rng, [form], np=np_, what=what, one=one, k=T.number(rng, k))
         body = T.agg_body(T.assemble(clauses), "by_" + fld.split(".")[0], {"terms": {"field": fld, "size": k}})
         return self._example(index, q, body, "group_by", "aggs", clauses)
+
+    def _cooccur(self, rng, index, v, doc):
+        """A terms aggregation over the very field the query filters on: co-authors of an author, subject areas
+        filed together with an area (the filtered value itself is one of the buckets)."""
+        fld = rng.choice(["authors", "category_names", "categories"])
+        value = rng.choice(doc[fld])
+        forms = {"authors": T.COAUTHOR_FORMS, "category_names": T.COAREA_FORMS, "categories": T.COCODE_FORMS}[fld]
+        form = rng.choice(forms)
+        k = rng.choice([3, 5, 10, 20]) if "{k}" in form else 10
+        q = T.say(rng, [form], x=value, k=T.number(rng, k))
+        body = T.agg_body({"term": {fld: value}}, "with", {"terms": {"field": fld, "size": k}})
+        clause = T.Clause("co_" + fld, {"term": {fld: value}}, "filter", [])
+        return self._example(index, q, body, "group_by", "aggs", [clause])
 
     def _time_buckets(self, rng, index, v):
         unit = rng.choice(["month", "month", "week", "year"]) if index == "articles" else "year"
@@ -178,7 +212,9 @@ class TemplateTeacher:
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         adv = {"month": "monthly", "week": "weekly", "year": "yearly"}[unit]
         q = T.say(rng, T.HIST_FORMS, np=np_, unit=unit, adv=adv)
-        spec = {"date_histogram": {"field": "publication_date", "calendar_interval": unit, "min_doc_count": 1}}
+        spec = {"date_histogram": {"field": "publication_date", "calendar_interval": unit}}
+        if index == "gutenberg" or any(not c.kind.startswith(("category", "date")) for c in clauses):
+            spec["date_histogram"]["min_doc_count"] = 1     # a sparse series lists only its non-empty buckets
         return self._example(index, q, T.agg_body(T.assemble(clauses), "per_" + unit, spec), "time_buckets", "aggs",
                              clauses)
 
@@ -199,7 +235,7 @@ class TemplateTeacher:
                                  "metric", "aggs", [])
         if index == "gutenberg" and rng.random() < 0.4:
             clause = GG.title(rng, doc, v)
-            name = GG.short_title(doc["title"])
+            name = clause.pre[0]
             q = T.say(rng, ["how many passages does {b} have?", "last passage number of {b}",
                             "highest passage number in {b}", "how long is {b} in passages?",
                             "what is the final passage of {b}?"], b=name)
@@ -226,7 +262,7 @@ class TemplateTeacher:
             sort = [{"passage": {"order": "asc"}}]
             forms = ["first of the {np} in each {one}", "opening {np} per {one}", "earliest {np} in every {one}"]
             src = ["passage"]
-        k = rng.choice([3, 5, 10])
+        k = 10                                  # the questions do not say how many groups: the default
         q = T.say(rng, forms, np=np_, one=one)
         spec = {"terms": {"field": fld, "size": k},
                 "aggs": {"top": {"top_hits": {"size": 1, "sort": sort, "_source": src}}}}
@@ -294,7 +330,7 @@ class TemplateTeacher:
     def _passage_range(self, rng, index, v):
         doc = self._doc(rng, index, v)
         book = GG.title(rng, doc, v)
-        name = GG.short_title(doc["title"]) if book.kind == "book_short" else doc["title"]
+        name = book.pre[0]
         last = v.extra["books"][doc["book_id"]]["last"]
         p = doc["passage"]
         pick = rng.choice(["one", "range", "first", "from", "ordered", "after", "last", "first_ordered",

@@ -64,6 +64,11 @@ def terse_phrase(rng, noun, clauses):
     return " ".join(bits)
 
 
+def listing(items):
+    """['a', 'b', 'c'] -> 'a, b and c' (how people list the words a match must all contain)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 10: "ten", 20: "twenty"}
 
 
@@ -89,10 +94,11 @@ KIND_INTENT = {"author": "author_lookup", "coauthor": "coauthor_lookup", "coauth
                "category": "category", "category_name": "category", "category_or": "category",
                "category_code": "category", "either_author": "coauthor_lookup",
                "title_word": "title_words", "title_words_and": "title_words", "title_phrase": "title_phrase",
-               "abstract_word": "content_words", "content_word": "content_words", "content_words_and": "content_words",
+               "abstract_word": "content_words", "abstract_words_and": "content_words",
+               "content_word": "content_words", "content_words_and": "content_words",
                "abstract_phrase": "content_phrase", "content_phrase": "content_phrase",
                "date_relative": "date_relative", "title": "title_lookup", "book_short": "title_lookup",
-               "book_id": "title_lookup"}
+               "book_id": "title_lookup", "author_surname": "author_lookup", "authors_surname": "author_lookup"}
 
 
 def search_intent(clauses):
@@ -134,6 +140,22 @@ PAGE_FORMS = ["page {p} of the newest {np}, {k} per page", "{np}, newest first, 
               "next page ({p}) of the latest {np}, {k} at a time"]
 PAGE_OLDEST_FORMS = ["page {p} of the oldest {np}, {k} per page", "{np}, oldest first, page {p} ({k} per page)",
                      "results {a} to {b} of the earliest {np}", "{np} sorted oldest first, results {a}-{b}"]
+PAGE_READING_FORMS = ["{page} of {np} in reading order, {k} per page", "{np} in passage order, results {a} to {b}",
+                      "{np}, in the order they appear, {page} ({k} per page)",
+                      "{page} of {np} sorted by passage number, {k} at a time"]
+PAGE_WORDS = {2: "the second page", 3: "the third page", 4: "the fourth page"}
+COUNT_ALL_FORMS = ["how many {np} in total?", "total count of all {np}", "count every one of the {np}",
+                   "how many {np} does the index hold?", "all {np}: how many?", "how many {np} altogether?",
+                   "overall number of {np}", "how many {np} exist overall?"]
+COAUTHOR_FORMS = ["who writes most often with {x}?", "most common co-authors of {x}", "top {k} collaborators of {x}",
+                  "which authors appear most on papers with {x}?", "{x}'s most frequent collaborators",
+                  "authors who publish with {x} the most", "the {k} people {x} co-writes with most"]
+COAREA_FORMS = ["which subject areas appear most alongside {x}?", "subject areas most often paired with {x}",
+                "what other areas are {x} papers filed under?", "top {k} subject areas among {x} papers",
+                "areas that papers in {x} are also listed in", "category names most common for {x} papers"]
+COCODE_FORMS = ["which categories appear most alongside {x}?", "categories most often paired with {x}",
+                "what other categories do {x} papers carry?", "top {k} categories among {x} papers",
+                "codes that {x} papers are cross-listed in"]
 GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
                "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
                "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 ARTICLE_PAGES = 12       # sampled pages of 100 articles
 RECENT_ARTICLES = 300    # the newest articles, added to the sample
+MONTHLY_ARTICLES = 25    # articles from a random offset within every month of the data, added to the sample
 PASSAGES_SAMPLED = 600   # sampled gutenberg passages
 
 # Words too common or too vague to make a useful "about X" question.
@@ -79,6 +80,23 @@ def _sample_articles(backend, rng, total):
     return docs
 
 
+def _sample_months(backend, rng):
+    """MONTHLY_ARTICLES papers from every month of the data: the random pages are contiguous runs of arXiv ids,
+    so they cover a few weeks each and most months ("from February 2026") would never fit a sampled paper."""
+    hist = {"date_histogram": {"field": "publication_date", "calendar_interval": "month", "min_doc_count": 1}}
+    months = backend.search("articles", {"size": 0, "aggs": {"m": hist}})["aggregations"]["m"]["buckets"]
+    docs = []
+    for i, m in enumerate(months):
+        start = m["key_as_string"][:10]
+        end = months[i + 1]["key_as_string"][:10] if i + 1 < len(months) else None
+        window = {"gte": start, **({"lt": end} if end else {})}
+        body = {"from": rng.randrange(max(1, min(m["doc_count"], 10000) - MONTHLY_ARTICLES)),
+                "size": MONTHLY_ARTICLES, "query": {"range": {"publication_date": window}},
+                "sort": [{"arxiv_id": {"order": "asc"}}]}
+        docs += [h["_source"] for h in backend.search("articles", body)["hits"]["hits"]]
+    return docs
+
+
 def _sample_passages(backend, rng, last_passage):
     books = sorted(last_passage)
     picks = []
@@ -119,6 +137,7 @@ def _read_values(backend, index, seed):
         body = {"size": RECENT_ARTICLES,
                 "sort": [{"publication_date": {"order": "desc"}}, {"arxiv_id": {"order": "asc"}}]}
         v.docs += [h["_source"] for h in backend.search("articles", body)["hits"]["hits"]]
+        v.docs += _sample_months(backend, rng)
     elif index == "gutenberg":
         for f, size in (("author", 100), ("title.keyword", 100)):
             v.keywords[f] = _terms(backend, index, f, size)
