@@ -9,7 +9,6 @@ Energy distance (tinyllm/datasets/toy2d.py) is printed beside two anchors measur
 """
 import argparse
 import os
-import tempfile
 import time
 
 for _var in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):   # before NumPy/Numba load: small ops stall on 2
@@ -19,6 +18,7 @@ import numpy as np
 
 from tinyllm.datasets.toy2d import TOY2D, energy_distance, sample_toy
 from tinyllm.models.ddpm import DDPM, DDPMConfig, train_ddpm
+from tinyllm.plotting import pyplot, save_figure
 
 
 def parse_args():
@@ -39,12 +39,8 @@ def parse_args():
 
 def plot(path, data, panels):
     """data and each (title, samples) panel side by side, written atomically to path."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no PNG written")
+    plt = pyplot("no PNG written")
+    if plt is None:
         return
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.2 * (len(panels) + 1), 3.2), sharex=True, sharey=True)
     for ax, (title, pts) in zip(axes, [("data", data)] + panels):
@@ -53,12 +49,7 @@ def plot(path, data, panels):
         ax.set_xlim(-3, 3)
         ax.set_ylim(-3, 3)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    print(f"wrote {path}")
+    save_figure(fig, path, dpi=100)
 
 
 def main():

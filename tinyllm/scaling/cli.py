@@ -154,7 +154,6 @@ def main(argv=None):
         if cfg.plot:
             from tinyllm.scaling.plots import plot_scaling
             plot_scaling([r for r in records if float(r["C"]) not in set(cfg.holdout)], summary, cfg.plot)
-            print(f"plot: {cfg.plot}")
         print(json.dumps({k: v for k, v in summary.items() if k != "optima"}, default=float)[:2000])
     return 0
 

@@ -6,12 +6,15 @@
 """
 import numpy as np
 
+from tinyllm.plotting import pyplot, save_figure
+
 
 def plot_scaling(records, summary, path, big=None):
-    """Write the figure to `path`; `summary` is cli.analyse's output, `big` the 10x run's record (or None)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Write the figure to `path` (atomically; returns it), or None without matplotlib. `summary` is
+    cli.analyse's output, `big` the 10x run's record (or None)."""
+    plt = pyplot("no scaling plot")
+    if plt is None:
+        return None
     fig, (iso, opt, front) = plt.subplots(1, 3, figsize=(15, 4.2))
     budgets = sorted({float(r["C"]) for r in records})
     for C in budgets:
@@ -50,5 +53,4 @@ def plot_scaling(records, summary, path, big=None):
               title="loss vs compute")
     front.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return save_figure(fig, path, dpi=100)
