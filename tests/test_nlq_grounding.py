@@ -89,3 +89,26 @@ def test_possessives_surnames_the_question_uses_and_first_author_fallback():
     assert out == {"query": {"term": {"authors": "Jingren Zhou"}}}
     got = grounding.repair("gutenberg", "author", "Dostoyevsky Hugo", INDEX_TABLE, "passages for Dostoyevsky")
     assert got == ("author", "Fyodor Dostoyevsky")                  # Hugo is a surname too, but not asked for
+
+
+CODES = grounding.category_codes()
+
+
+def test_a_code_chosen_from_the_vocabulary_follows_the_category_the_question_names():
+    def code(question, c):
+        body = {"query": {"bool": {"filter": [{"term": {"categories": c}}]}}}
+        return grounding.ground("articles", body, INDEX_TABLE, question)["query"]["bool"]["filter"][0]["term"][
+            "categories"]
+    assert code("how many robotics papers are there", "cs.AI") == "cs.RO"
+    assert code("papers so far this year on multiagent systems", "cs.LG") == "cs.MA"
+    assert code("computer vision and pattern recognition papers", "cs.AI") == "cs.CV"
+    assert code("cs.AI papers about robotics", "cs.AI") == "cs.AI"           # spelled in the question: kept
+    assert code("papers on machine learning", "cs.AI") == "cs.AI"            # a name two codes share: kept
+    assert code("papers about sound and robotics", "cs.AI") == "cs.AI"       # two categories named: kept
+    assert code("papers from last week", "cs.CL") == "cs.CL"                 # none named: kept
+
+
+@given(question=st.text(max_size=60), c=st.sampled_from(sorted({c for cs in CODES.values() for c in cs})))
+def test_a_renamed_code_is_the_models_or_the_named_categorys(question, c):
+    out = grounding.named_code(c, question, CODES)
+    assert out == c or any(out in codes and name in question.lower() for name, codes in CODES.items())

@@ -11,6 +11,8 @@ says "Robotics" (NLQ.md, value grounding). The known values are the keyword valu
   4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics";
      a first author nobody is first author of -> authors).
 Values with no such match are left alone: the model may be right about a value nobody listed.
+A category code the model chose from its vocabulary (not spelled in the question) is also checked against the
+category the question names by name: "how many robotics papers" names cs.RO, whatever code the model wrote.
 """
 import functools
 import gzip
@@ -153,11 +155,44 @@ def repair(index, field, value, table, question):
     return field, value
 
 
+@functools.lru_cache(maxsize=2)
+def category_codes(data_dir=schema.DATA_DIR):
+    """{lowercased category name, or its part before " and " when it has 4+ words: set of codes} from the
+    articles whose codes and names pair up one to one."""
+    out = {}
+    path = data_dir / "articles.jsonl.gz"
+    if not path.exists():
+        return out
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            doc = json.loads(line)
+            if len(doc.get("categories", [])) == len(doc.get("category_names", [])):
+                for code, name in zip(doc["categories"], doc["category_names"]):
+                    out.setdefault(name.lower(), set()).add(code)
+                    if len(name.split()) > 3:
+                        out.setdefault(name.lower().split(" and ")[0], set()).add(code)
+    return out
+
+
+def named_code(code, question, names):
+    """The code of the one category `question` names (longest names first), if the model's `code` is not
+    spelled in the question and is not among the named categories' codes; else `code` unchanged."""
+    if code.lower() in question.lower():
+        return code
+    found = [(s, e, names[n]) for s, e, n in _in_question({n: n for n in names}, question)]
+    found = [(s, e, c) for s, e, c in found if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e)
+                                                       for s2, e2, _ in found)]    # "pattern recognition" in a longer name
+    codes = set().union(*(c for _, _, c in found)) if found else set()
+    return code if code in codes or len(codes) != 1 else codes.pop()
+
+
 def ground(index, body, table, question=None):
     """`body` with each keyword term value repaired to a known value where one fits (in place; see `repair`), and
     clauses on a value the index cannot hold dropped (see `prune`)."""
     types = schema.field_types(index)
     for container, key, field, clause in list(_keyword_clauses(body, index, types)):
+        if question and (index, field) == ("articles", "categories") and isinstance(container[key], str):
+            container[key] = named_code(container[key], question, category_codes())
         new_field, new_value = repair(index, field, container[key], table, question)
         container[key] = new_value
         if new_field != field and isinstance(key, str) and field in clause and len(clause) == 1:

@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from . import schema
-from .ir import END, Unsupported, parse_dsl, words
+from .ir import END, OCCS, Unsupported, parse_dsl, words
 
 MAX_WORDS = 40            # longer questions are refused (CannotTranslate) rather than truncated
 SPECIALS = ("<pad>", "<sep>", "<articles>", "<gutenberg>", "<unk>")
@@ -71,13 +71,34 @@ def load_examples(path=None):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def clauses(ir):
+    """(the IR's query clauses, each a tuple starting with its occurrence token, index where the clauses end)."""
+    end = next((k for k, t in enumerate(ir) if t in AFTER_CLAUSES or t.startswith("agg:")), len(ir))
+    starts = [k for k in range(end) if ir[k] in OCCS] + [end]
+    return [tuple(ir[a:b]) for a, b in zip(starts, starts[1:])], end
+
+
+def canonical_order(ir):
+    """IR with the clauses of each occurrence (<must>, <filter>, ...) in question order: by the first word they
+    copy, clauses that copy nothing first (ties by their tokens). The teacher draws filters in random order, which the query does not
+    depend on; one fixed order spares the model from learning a coin flip."""
+    parts, end = clauses(ir)
+
+    def key(clause):
+        return OCCS.index(clause[0]), min((int(t[1:]) for t in clause if t.startswith("@")), default=-1), clause
+    return [t for c in sorted(parts, key=key) for t in c] + list(ir[end:])
+
+
+AFTER_CLAUSES = frozenset({"msm", "sort", "size", "from", "tth", "src", "hl", END})   # tokens that end the clauses
+
+
 def build(examples, min_word=3, min_literal=2):
     """(Vocab, [(prompt_ids, ir_ids)], skipped counts by reason) from distilled examples."""
     parsed, skipped = [], collections.Counter()
     word_counts, lit_counts, struct = collections.Counter(), collections.Counter(), set()
     for ex in examples:
         try:
-            ir = parse_dsl(ex["query"], ex["question"])
+            ir = canonical_order(parse_dsl(ex["query"], ex["question"]))
         except Unsupported as e:
             skipped[str(e).split(" ")[0] + " " + str(e).split(" ")[1] if " " in str(e) else str(e)] += 1
             continue
@@ -96,13 +117,30 @@ def build(examples, min_word=3, min_literal=2):
     tokens = list(SPECIALS) + [f"@{i}" for i in range(MAX_WORDS)] + sorted(struct | set(fields)) + literals
     tokens += list(SHAPES) + sorted(w for w, n in word_counts.items() if n >= min_word and w not in SHAPES)
     vocab = Vocab(dict.fromkeys(tokens))
-    pairs, lit_set = [], set(literals)
+    pairs = _pairs(vocab, parsed, skipped)
+    return vocab, pairs, skipped
+
+
+def encode(vocab, examples):
+    """[(prompt_ids, ir_ids)] of the examples `vocab` can say (held-out examples, with the training vocabulary)."""
+    parsed = []
+    for ex in examples:
+        try:
+            parsed.append((ex, canonical_order(parse_dsl(ex["query"], ex["question"]))))
+        except Unsupported:
+            continue
+    return _pairs(vocab, [(ex, ir) for ex, ir in parsed if len(words(ex["question"])) <= MAX_WORDS],
+                  collections.Counter())
+
+
+def _pairs(vocab, parsed, skipped):
+    pairs = []
     for ex, ir in parsed:
-        if any(t.startswith("=") and t not in lit_set for t in ir):
+        if any(t not in vocab.stoi for t in ir):
             skipped["rare literal"] += 1
             continue
         pairs.append((vocab.prompt(ex["question"], ex["index"]), vocab.ids(ir)))
-    return vocab, pairs, skipped
+    return pairs
 
 
 def to_batch(pairs, pad_id):
