@@ -68,6 +68,23 @@ def test_bare_punctuation_is_spelled_not_copied():
     assert segment_value("2026-07-01", "-sea passages from 2026") == ["@4", "=-07-01"]   # "-" is word 0
 
 
+def test_possessive_s_is_split_off_so_the_name_is_copied():
+    """"Zhou's" is the words Zhou ' s: a possessive name is copied like any other (other apostrophes stay)."""
+    q = "What was Jingren Zhou's latest paper? don't ask O'Brien's friends"
+    assert [w for w, _, _ in words(q)][2:6] == ["Jingren", "Zhou", "'", "s"]
+    assert "don't" in [w for w, _, _ in words(q)] and "O'Brien" in [w for w, _, _ in words(q)]
+    assert segment_value("Jingren Zhou", q) == ["@2", "@3"]
+    assert segment_value("Mark Twain", "Twain's books") == ["=Mark ", "@0"]
+
+
+@given(st.integers(1, 9999), st.sampled_from("dwMy"), st.sampled_from(["-", "+"]))
+def test_date_math_numbers_are_copied(n, unit, sign):
+    q = f"papers from the past {n} units"
+    value = f"2026-07-01||{sign}{n}{unit}/d"
+    assert segment_value(value, q) == [f"=2026-07-01||{sign}", "@4", f"={unit}/d"]
+    assert segment_value(f"2026-07-01||{sign}{n}{unit}/d", "papers from last month") == ["=" + value]
+
+
 def test_text_values_are_copied_ignoring_case():
     q = "passages mentioning Heathcliff"
     assert segment_value("heathcliff", q, fold=True) == ["@2"]
@@ -90,5 +107,5 @@ def test_compiler_errors_name_the_problem():
         compile_ir(["<q>", "match", "f:title", "@0", END], "robots", "articles")
     with pytest.raises(ValueError, match="points past"):
         compile_ir(["<q>", "match", "f:title", "@5", ";", END], "robots", "articles")
-    assert words("Feng-Qi Cui's 2 papers") == [("Feng-Qi", 0, 7), ("Cui's", 8, 13), ("2", 14, 15),
-                                               ("papers", 16, 22)]
+    assert words("Feng-Qi Cui's 2 papers") == [("Feng-Qi", 0, 7), ("Cui", 8, 11), ("'", 11, 12), ("s", 12, 13),
+                                               ("2", 14, 15), ("papers", 16, 22)]

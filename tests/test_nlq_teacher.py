@@ -123,7 +123,7 @@ def test_values_sample_is_deterministic(es, values):
 
 
 def test_teacher_covers_every_intent_and_both_indexes(values):
-    made = list(TemplateTeacher(values, seed=1).generate(800))
+    made = list(TemplateTeacher(values, seed=1).generate(1500))
     intents = collections.Counter(e.intent for e in made)
     heads = set(INTENTS) - {"search"}
     assert heads <= set(intents), heads - set(intents)

@@ -191,7 +191,7 @@ def abstract_phrase(rng, doc, values):
     p = rng.choice(ps)
     return Clause("abstract_phrase", {"match_phrase": {"abstract": p}}, "must",
                   [f'about "{p}"', f'that mention "{p}" in the abstract', f'whose abstract has the phrase "{p}"',
-                   f'discussing "{p}"'], terse=[f'"{p}"'], text_field="abstract")
+                   f'discussing "{p}"', f"whose abstract has the exact phrase {p}"], terse=[f'"{p}"'], text_field="abstract")
 
 
 def _nice(day):
@@ -305,7 +305,7 @@ def not_title_word(rng, doc, values):
 POSITIVE = [(author, 3), (coauthor, 3), (two_coauthors, 1), (category, 3), (category_name, 3), (either_category, 1),
             (title_word, 3), (title_words_and, 1), (title_phrase, 2), (abstract_word, 2), (abstract_words_and, 1),
             (abstract_phrase, 2),
-            (date_absolute, 3), (date_relative, 3), (category_by_name, 3), (two_category_names, 1),
+            (date_absolute, 3), (date_relative, 3), (category_by_name, 4), (two_category_names, 1),
             (either_author, 1), (either_title_word, 1)]
 NEGATIVE = [(not_category, 2), (not_category_name, 1), (not_author, 1), (not_title_word, 1)]
 TEXT = [title_word, title_words_and, title_phrase, abstract_word, abstract_words_and, abstract_phrase]

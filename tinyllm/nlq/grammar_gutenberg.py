@@ -108,7 +108,8 @@ def content_phrase(rng, doc, values):
     p = rng.choice(ps)
     return Clause("content_phrase", {"match_phrase": {"content": p}}, "must",
                   [f'with the phrase "{p}"', f'containing "{p}"', f'where the text says "{p}"',
-                   f'that include the words "{p}"', f'quoting "{p}"'], terse=[f'"{p}"'], text_field="content")
+                   f'that include the words "{p}"', f'quoting "{p}"', f"with the exact words {p}",
+                   f"that say {p}", f"that contain the words {p} in that order"], terse=[f'"{p}"'], text_field="content")
 
 
 def date_absolute(rng, doc, values):

@@ -10,7 +10,7 @@ date math, category codes). `compile_ir` (compiler.py) turns it into Query DSL; 
 """
 import re
 
-WORD_RE = re.compile(r"\w+(?:[-'.:/]\w+)*|[^\w\s]")
+WORD_RE = re.compile(r"\w+(?:[-.:/]\w+|'(?!s\b)\w+)*|[^\w\s]")   # "Zhou's" -> Zhou ' s; "don't" stays
 OCCS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>")
 BOOL_OCC = {"<must>": "must", "<filter>": "filter", "<should>": "should", "<must_not>": "must_not"}
 FIELD_OPS = ("term", "terms", "match", "match_phrase", "range", "exists", "prefix")

@@ -84,9 +84,9 @@ class TemplateTeacher:
     # ------------------------------------------------------------ filters
     def _doc(self, rng, index, v):
         """A sampled document; for articles, a quarter of the time one from the last 90 days before DATA_NOW, so
-        short relative windows ("past week", "last 30 days") fit a document as often as long ones, and a tenth of
+        short relative windows ("past week", "last 30 days") fit a document as often as long ones, and 15% of
         the time one from a subject area chosen uniformly, so rare areas ("sound", cs.SD) are said often enough."""
-        if index == "articles" and rng.random() < 0.1:
+        if index == "articles" and rng.random() < 0.15:
             if not self._by_area:
                 for d in v.docs:
                     for n in d["category_names"]:
