@@ -73,3 +73,15 @@ def test_the_shipped_check_accepts_the_test_questions_and_refuses_off_topic_ones
     assert (check.probability(oos) < check.threshold).mean() >= 0.8
     ok, p = check.in_scope("what time is it in Tokyo")
     assert not ok and 0.0 <= p < check.threshold
+
+
+def test_the_translator_refuses_off_topic_questions_before_translating():
+    """Wired into Translator.translate: an off-topic question raises CannotTranslate naming the index; an on-topic
+    one goes on to the translation (here the keyword baseline, so no model is needed)."""
+    from tinyllm.nlq.translator import CannotTranslate, Translator
+    check = ScopeCheck.load(DEFAULT_PATH)
+    translator = Translator(None, scope=check)
+    with pytest.raises(CannotTranslate, match="does not look like a search of the articles index"):
+        translator.translate("what time is it in Tokyo", "articles")
+    assert "query" in translator.translate("papers by Yann LeCun about convolutional networks", "articles")
+    assert Translator.load().scope is not None      # the shipped translator carries the shipped check

@@ -12,7 +12,6 @@ import numpy as np
 import tinyllm.functional as F
 from tinyllm.models.gpt import GPT
 
-from . import schema
 from .compiler import compile_ir
 from .prepare_ir import Vocab
 
@@ -53,6 +52,4 @@ class NLQModel:
             tokens = self.translate_ir(question, index)
         except ValueError as e:
             raise CannotTranslate(str(e)) from None
-        if tokens == ["<q>", "match_all", "<end>"] and index in schema.INDEXES:
-            pass
         return compile_ir(tokens, question, index)

@@ -38,10 +38,11 @@ def check_question(question, index):
 class Translator:
     """Question -> validated search body, backed by the trained model (or the keyword baseline if none)."""
 
-    def __init__(self, model=None, path=None):
+    def __init__(self, model=None, path=None, scope=None):
         self.model, self.path = model, path
         self.kind = "model" if model is not None else "keyword-baseline (no trained checkpoint found)"
         self.values = grounding.index_values() if model is not None else {}  # keyword spellings, for grounding
+        self.scope = scope    # a ScopeCheck (scope.py): off-topic questions are refused before translation
 
     @classmethod
     def load(cls, path=None):
@@ -53,11 +54,19 @@ class Translator:
                                         f"train one with scripts/train_nlq.py)")
             return cls(None, path)
         from .nlq_model import NLQModel       # imported lazily: the baseline path needs no model code
-        return cls(NLQModel.load(path), path)
+        from .scope import DEFAULT_PATH as SCOPE_PATH, ScopeCheck
+        scope = ScopeCheck.load(SCOPE_PATH) if SCOPE_PATH.exists() else None
+        return cls(NLQModel.load(path), path, scope)
 
     def translate(self, question, index):
         """A validated search body for `question` on `index`; CannotTranslate when out of scope."""
         check_question(question, index)
+        if self.scope is not None:
+            ok, p = self.scope.in_scope(question)
+            if not ok:
+                raise CannotTranslate(f"this does not look like a search of the {index} index (in-scope score "
+                                      f"{p:.2f} < {self.scope.threshold:.2f}); ask about its documents: words, "
+                                      f"authors, titles, dates, counts or groups")
         if self.model is None:
             body = baseline.translate(index, question)
         else:
