@@ -263,23 +263,26 @@ def relative_wordings(p):
     return [f"from {p}", f"published {p}", f"that appeared {p}", f"posted {p}", f"released {p}", p]
 
 
-def not_category(rng, doc, values):
-    options = [c for c in values.values("categories")[:30] if c not in doc["categories"]]
+def _not_in(rng, doc, values, field, kind, wordings):
+    """A must_not term on `field` with one of the first 30 of its known values that the document lacks; the
+    wordings name that value as {c}."""
+    options = [c for c in values.values(field)[:30] if c not in doc[field]]
     if not options:
         return None
     c = rng.choice(options)
-    return Clause("not_category", {"term": {"categories": c}}, "must_not",
-                  [f"not in {c}", f"excluding {c}", f"but not tagged {c}", f"outside {c}"], terse=[f"-{c}", f"NOT {c}"])
+    return Clause(kind, {"term": {field: c}}, "must_not", [w.format(c=c) for w in wordings],
+                  terse=[f"-{c}", f"NOT {c}"])
+
+
+def not_category(rng, doc, values):
+    return _not_in(rng, doc, values, "categories", "not_category",
+                   ["not in {c}", "excluding {c}", "but not tagged {c}", "outside {c}"])
 
 
 def not_category_name(rng, doc, values):
-    options = [c for c in values.values("category_names")[:30] if c not in doc["category_names"]]
-    if not options:
-        return None
-    c = rng.choice(options)
-    return Clause("not_category_name", {"term": {"category_names": c}}, "must_not",
-                  [f"not in {c}", f"that are not cross-listed in {c}", f"excluding {c}",
-                   f"that are not filed under {c}", f"outside {c}", f"without {c} among their areas"], terse=[f"-{c}", f"NOT {c}"])
+    return _not_in(rng, doc, values, "category_names", "not_category_name",
+                   ["not in {c}", "that are not cross-listed in {c}", "excluding {c}", "that are not filed under {c}",
+                    "outside {c}", "without {c} among their areas"])
 
 
 def not_author(rng, doc, values):
