@@ -34,9 +34,11 @@ def test_train_and_sample_default_to_one_blas_thread_unless_the_user_chose():
     env = {}
     line = cli.pin_blas_threads("train", env)
     assert env["OPENBLAS_NUM_THREADS"] == "1" and env["OMP_WAIT_POLICY"] == "passive" and "1 BLAS thread" in line
+    assert env["GOMP_SPINCOUNT"] == "3000" and "GOMP_SPINCOUNT=3000" in line
     env = {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "active", "NUMBA_NUM_THREADS": "3"}
     line = cli.pin_blas_threads("sample", env)
     assert "OPENBLAS_NUM_THREADS" not in env and env["OMP_WAIT_POLICY"] == "active"  # the user's choices stand
+    assert "GOMP_SPINCOUNT" not in env
     assert "OMP_NUM_THREADS" in line and "3 Numba thread(s)" in line
     env = {}
     assert cli.pin_blas_threads("nlq", env) is None and env == {}
@@ -54,7 +56,7 @@ def test_blas_pin_reaches_a_fresh_train_process():
 
 def test_info_reports_the_thread_setup_of_train():
     import os
-    env = {k: v for k, v in os.environ.items() if k not in cli.BLAS_VARS + ("OMP_WAIT_POLICY",)}
+    env = {k: v for k, v in os.environ.items() if k not in cli.BLAS_VARS + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     r = subprocess.run([sys.executable, "-m", "tinyllm.cli", "info"], capture_output=True, text=True, timeout=120,
                        env=env)
     assert r.returncode == 0, r.stderr

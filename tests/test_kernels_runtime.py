@@ -32,9 +32,12 @@ def test_keep_freed_memory_is_idempotent_and_honours_the_opt_out():
 
 
 def test_importing_the_kernels_prefers_passive_workers_unless_the_user_chose():
-    code = "import os; import tinyllm.kernels; print(os.environ.get('OMP_WAIT_POLICY'))"
-    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    for env, want in [(base, "passive"), ({**base, "OMP_WAIT_POLICY": "active"}, "active")]:
+    """Default: parked workers after a short spin; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone."""
+    code = ("import os; import tinyllm.kernels; "
+            "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    for env, want in [(base, "passive 3000"), ({**base, "OMP_WAIT_POLICY": "active"}, "active None"),
+                      ({**base, "GOMP_SPINCOUNT": "0"}, "passive 0")]:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == want
