@@ -7,7 +7,7 @@ suitable (e.g. no usable title word). Wording conventions, shared with the hand-
 import datetime as dt
 
 from . import dates
-from .templates import Clause, listing
+from .templates import Clause, either_terms, listing
 from .values import phrases, words
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -106,11 +106,9 @@ def either_author(rng, doc, values):
     """Papers with one of two authors: `terms` on `authors`, values in the order the question names them."""
     a = rng.choice(doc["authors"])
     b = rng.choice([v for v in values.values("authors")[:200] if v != a])
-    pair = [a, b] if rng.random() < 0.5 else [b, a]
-    return Clause("either_author", {"terms": {"authors": pair}}, "filter",
-                  [f"co-authored by {pair[0]} or {pair[1]}", f"with either {pair[0]} or {pair[1]} among the authors",
-                   f"involving {pair[0]} or {pair[1]}", f"where {pair[0]} or {pair[1]} is an author"],
-                  terse=[f"{pair[0]} OR {pair[1]}"])
+    return either_terms(rng, "either_author", "authors", a, b,
+                        ["co-authored by {x} or {y}", "with either {x} or {y} among the authors",
+                         "involving {x} or {y}", "where {x} or {y} is an author"])
 
 
 def either_title_word(rng, doc, values):

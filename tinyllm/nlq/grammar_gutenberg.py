@@ -9,7 +9,7 @@ import datetime as dt
 
 from . import dates
 from .grammar_articles import relative_wordings
-from .templates import Clause
+from .templates import Clause, either_terms
 from .values import names, phrases, words
 
 PD = "publication_date"
@@ -165,11 +165,8 @@ def either_author(rng, doc, values):
     """Passages by one of two authors: `terms` on `author`, values in the order the question names them."""
     a = doc["author"]
     b = rng.choice([v for v in values.values("author") if v != a])
-    pair = [a, b] if rng.random() < 0.5 else [b, a]
-    return Clause("either_author", {"terms": {"author": pair}}, "filter",
-                  [f"by {pair[0]} or {pair[1]}", f"by either {pair[0]} or {pair[1]}",
-                   f"written by {pair[0]} or {pair[1]}", f"from {pair[0]} or {pair[1]}"],
-                  terse=[f"{pair[0]} OR {pair[1]}"])
+    return either_terms(rng, "either_author", "author", a, b,
+                        ["by {x} or {y}", "by either {x} or {y}", "written by {x} or {y}", "from {x} or {y}"])
 
 
 def either_word(rng, doc, values):

@@ -64,6 +64,13 @@ def terse_phrase(rng, noun, clauses):
     return " ".join(bits)
 
 
+def either_terms(rng, kind, field, a, b, wordings):
+    """A `terms` filter on `field` for a or b, named in random order; the wordings use {x} and {y} for the pair."""
+    x, y = (a, b) if rng.random() < 0.5 else (b, a)
+    return Clause(kind, {"terms": {field: [x, y]}}, "filter", [w.format(x=x, y=y) for w in wordings],
+                  terse=[f"{x} OR {y}"])
+
+
 def listing(items):
     """['a', 'b', 'c'] -> 'a, b and c' (how people list the words a match must all contain)."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
