@@ -29,15 +29,15 @@ BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 def pin_blas_threads(command, environ):
     """Set up `environ` for `command` before NumPy is imported: BLAS on one thread (unless the user set one of
     BLAS_VARS), parallel work in Numba's pool (NUMBA_NUM_THREADS, default all cores), idle workers parked after a
-    short spin (OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=3000, unless set). Returns the line to print, or None when the command does not use it."""
+    short spin (tinyllm.kernels.runtime.prefer_passive_wait). Returns the line to print, or None when the command
+    does not use it."""
     if command not in ONE_POOL:
         return None
     pinned = not any(v in environ for v in BLAS_VARS)
     if pinned:
         environ["OPENBLAS_NUM_THREADS"] = environ["MKL_NUM_THREADS"] = "1"
-    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
-        environ["GOMP_SPINCOUNT"] = "3000"  # the same default as tinyllm.kernels.runtime.prefer_passive_wait
-    environ.setdefault("OMP_WAIT_POLICY", "passive")
+    from tinyllm.kernels.runtime import prefer_passive_wait  # loads NumPy, so only now that BLAS is pinned
+    prefer_passive_wait(environ)
     blas = "1 BLAS thread" if pinned else "BLAS threads from " + ", ".join(v for v in BLAS_VARS if v in environ)
     numba_threads = environ.get("NUMBA_NUM_THREADS", f"{os.cpu_count() or 1} (all cores)")
     spin = f", GOMP_SPINCOUNT={environ['GOMP_SPINCOUNT']}" if "GOMP_SPINCOUNT" in environ else ""
