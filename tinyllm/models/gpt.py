@@ -120,15 +120,22 @@ class GPT(Module):
         """idx (B, T) -> logits (B*T, V) for positions start..start+T-1 (start = cache.pos, or 0)."""
         if self._lean():
             return Tensor(self._logits2d_arrays(idx, cache))
+        return self._head(self._hidden2d(idx, cache))
+
+    def _hidden2d(self, idx, cache=None):
+        """idx (B, T) -> the final-norm hidden states (B*T, C) that the output projection reads."""
         B, T = idx.shape
         start = 0 if cache is None else cache.pos
         x = self.wte(idx) + self.wpe(np.arange(start, start + T))            # (B, T, C) + (T, C)
         x = self.drop(x.reshape(B * T, self.config.n_embd))                  # (B*T, C)
         for layer, block in enumerate(self.blocks):
             x = block(x, B, T, cache, layer)
-        x = self.ln_f(x)
+        return self.ln_f(x)
+
+    def _head(self, x):
+        """Hidden states (N, C) -> logits (N, V): the tied embedding (or lm_head) as the output projection."""
         w_out = self.wte.weight.T if self.lm_head is None else self.lm_head.weight   # (C, V)
-        return x @ w_out                                                       # (B*T, V)
+        return x @ w_out
 
     def _logits2d_arrays(self, idx, cache=None):
         """_logits2d on plain ndarrays calling the same kernels: what sampling and evaluation run under no_grad,
