@@ -301,11 +301,13 @@ class Constraint:
         return bool(self.tokens) and self.tokens[-1] == END
 
 
-def decode(model, vocab, question, index, rng=None):
-    """IR tokens for (question, index): greedy under the grammar mask (or sampled from `rng`, for tests)."""
+def decode(model, vocab, question, index, rng=None, prompt=None):
+    """IR tokens for (question, index): greedy under the grammar mask (or sampled from `rng`, for tests).
+    `prompt` (ids) replaces `vocab.prompt(question, index)`, e.g. with retrieved examples before the question
+    (rag.py); copies `@i` still point into `question`'s words."""
     from tinyllm.sampling.generate import generate
     from tinyllm.sampling.logits import SamplingConfig
-    prompt = vocab.prompt(question, index)
+    prompt = vocab.prompt(question, index) if prompt is None else list(prompt)
     budget = model.config.block_size - len(prompt)
     if budget < 2:
         raise ValueError("question too long for the model's context")

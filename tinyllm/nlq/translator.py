@@ -46,7 +46,8 @@ class Translator:
 
     @classmethod
     def load(cls, path=None):
-        """Load the checkpoint at `path` (default data/nlq_model/); without one, the keyword baseline."""
+        """Load the checkpoint at `path` (default data/nlq_model/): a plain NLQModel, or a RAGModel when the
+        directory holds rag.json; without a checkpoint, the keyword baseline."""
         path = Path(path) if path is not None else Path(os.environ.get("TINYLLM_NLQ_MODEL", DEFAULT_PATH))
         if not (path / "manifest.json").exists():
             if path != DEFAULT_PATH:
@@ -54,9 +55,11 @@ class Translator:
                                         f"train one with scripts/train_nlq.py)")
             return cls(None, path)
         from .nlq_model import NLQModel       # imported lazily: the baseline path needs no model code
+        from .rag import RAG_FILE, RAGModel
         from .scope import DEFAULT_PATH as SCOPE_PATH, ScopeCheck
         scope = ScopeCheck.load(SCOPE_PATH) if SCOPE_PATH.exists() else None
-        return cls(NLQModel.load(path), path, scope)
+        kind = RAGModel if (path / RAG_FILE).exists() else NLQModel     # rag.json marks a retrieval-augmented one
+        return cls(kind.load(path), path, scope)
 
     def translate(self, question, index):
         """A validated search body for `question` on `index`; CannotTranslate when out of scope."""
