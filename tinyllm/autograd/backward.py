@@ -32,11 +32,13 @@ class SparseGrad:
         return out
 
 
-def run_backward(root, grad):
+def run_backward(root, grad, into=None):
     """Reverse-mode sweep: order the graph topologically with an explicit stack, then pull gradients back.
 
     Gradients of intermediate tensors live in `grads` only until their node has been processed, then are
-    dropped; leaves (tensors made by the user, not by an op) accumulate into `.grad`.
+    dropped; leaves (tensors made by the user, not by an op) accumulate into `.grad`, or, with a dict `into`,
+    are stored there (`into[leaf] = gradient`, read-only: it may share memory with an op's buffers) and `.grad`
+    is left alone. That is what lets two threads run backward over graphs sharing the same parameters.
     """
     order, visited, stack = [], set(), [(root, False)]
     while stack:  # iterative depth-first search: a node is appended after all of its parents
@@ -57,7 +59,9 @@ def run_backward(root, grad):
             continue
         fn = t._ctx
         if fn is None:  # a leaf: keep a private buffer (copy unless the sweep made it), then accumulate in place
-            if t.grad is None:
+            if into is not None:
+                into[t] = g
+            elif t.grad is None:
                 t.grad = g if t in owned else np.array(g, dtype=t.data.dtype)
             else:
                 t.grad += g

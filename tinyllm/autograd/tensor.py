@@ -96,8 +96,10 @@ class Tensor:
         self.grad = None
 
     # ---- backward --------------------------------------------------------------------------------------------
-    def backward(self, grad=None):
-        """Accumulate d(self)/d(leaf) * grad into every leaf's `.grad`. `grad` defaults to 1 for a scalar."""
+    def backward(self, grad=None, into=None):
+        """Accumulate d(self)/d(leaf) * grad into every leaf's `.grad`. `grad` defaults to 1 for a scalar.
+        With a dict `into`, the leaves' gradients go there instead (`into[leaf]`, read-only) and `.grad` is
+        untouched: how data-parallel workers (training/data_parallel.py) keep their gradients apart."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input had "
                                "requires_grad=True, or it was computed under no_grad()")
@@ -110,7 +112,7 @@ class Tensor:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor has shape {self.shape}")
-        run_backward(self, grad)
+        run_backward(self, grad, into)
 
     # ---- elementwise arithmetic, with NumPy broadcasting -------------------------------------------------------
     def __add__(self, other): return Add.apply(self, _lift(other, self))

@@ -22,7 +22,7 @@ def _have_scipy():
 HAVE_SCIPY = _have_scipy()
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def mm_loops(a, b, out):
     """out (M, N) = a (M, K) @ b (K, N) by the i-k-j loop: the inner loop runs along rows of b and out,
     so memory is read in order and LLVM vectorises it."""
@@ -39,7 +39,7 @@ def mm_loops(a, b, out):
 
 
 if HAVE_SCIPY:
-    @njit(cache=True)
+    @njit(cache=True, nogil=True)
     def mm(a, b, out):
         """out (M, N) = a (M, K) @ b (K, N), written in place by BLAS (a, b may be transposed views)."""
         np.dot(a, b, out)

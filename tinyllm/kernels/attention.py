@@ -72,13 +72,13 @@ _BLOCK_Q = 32  # query rows per block: with causal masking, later blocks see mor
 #                more of the masked triangle (T=64: 25% fewer score products than one 64-row block)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _keys_end(i1, shift, Tk, causal):
     """Number of leading keys any query row < i1 may see (query i sees keys j <= i + shift when causal)."""
     return min(Tk, max(0, i1 + shift)) if causal else Tk
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _masked_scores(s, i0, shift, scale, causal, has_mask, mask_n):
     """s (rows, keys) <- s * scale, with -inf where the causal rule or the mask forbids attending."""
     for r in range(s.shape[0]):
@@ -87,7 +87,7 @@ def _masked_scores(s, i0, shift, scale, causal, has_mask, mask_n):
             s[r, j] = s[r, j] * scale if visible else -np.inf
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _forward_item(q, k, v, mask_n, has_mask, causal, scale, out, lse):
     """Attention for one item: q (Tq, D), k (Tk, D), v (Tk, Dv) -> out (Tq, Dv), lse (Tq,)."""
     Tq, Tk = q.shape[0], k.shape[0]
@@ -121,7 +121,7 @@ def _forward_item(q, k, v, mask_n, has_mask, causal, scale, out, lse):
         mm(s, v[:kend], out[i0:i1])  # P (rows, kend) @ v (kend, Dv)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scale, dq, dk, dv):
     """Gradients for one item, following the NumPy twin's formulas block by block (dk, dv accumulate)."""
     Tq, Tk = q.shape[0], k.shape[0]
@@ -158,21 +158,21 @@ def _backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scale, dq,
         dk[:kend] += mm(ds.T, q_b, t) * scale  # dk = dS^T q * scale
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _forward_all(q, k, v, mask, midx, has_mask, causal, scale, out, lse):
     """All N items, spread over Numba's threads; item n uses mask[midx[n]] (see _flat_mask)."""
     for n in prange(q.shape[0]):
         _forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, out[n], lse[n])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _forward_all_serial(q, k, v, mask, midx, has_mask, causal, scale, out, lse):
     """All N items on the calling thread (small inputs: no parallel-region start-up)."""
     for n in range(q.shape[0]):
         _forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, out[n], lse[n])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _backward_all(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, dq, dk, dv):
     """All N items in parallel: items write disjoint slices of dq, dk, dv, so no locking is needed."""
     for n in prange(q.shape[0]):
@@ -180,7 +180,7 @@ def _backward_all(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, 
                        dq[n], dk[n], dv[n])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward_all_serial(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, dq, dk, dv):
     """All N items on the calling thread."""
     for n in range(q.shape[0]):

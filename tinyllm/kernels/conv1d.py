@@ -66,14 +66,14 @@ def conv1d_silu_backward_numpy(x, w, b, dy):
 
 
 # ---- Numba: one pass over (t, c) per batch row, channels innermost (contiguous, so it vectorises) -----------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _sigmoid(a):
     e = exp_nonpos(-abs(a))
     inv = as_dtype_of(1.0, a) / (as_dtype_of(1.0, a) + e)
     return inv if a >= 0 else e * inv
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward(x, wt, b, y):
     """y = silu(conv(x)); wt = w^T (K, C), so the channel loops read contiguous rows."""
     Bt, T, C = x.shape
@@ -90,7 +90,7 @@ def _forward(x, wt, b, y):
                 y[r, t, c] = a[c] * _sigmoid(a[c])
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward(x, wt, b, dy, dx, dw, db):
     """dx is written; dw (K, C) (transposed like wt, so its rows are contiguous) and db accumulate."""
     Bt, T, C = x.shape

@@ -80,7 +80,7 @@ def cross_entropy_backward_numpy(logits, targets, lse, scale, ignore_index=-1, l
 # Numba twins: one row per iteration, rows lo..hi-1; they return the first row with an out-of-range target (or -1)
 # so the Python wrapper can raise the same error as the NumPy twin.
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _forward_rows(x, t, ignore_index, eps, losses, lse, lo, hi):
     """losses[i], lse[i] for rows lo..hi-1 of logits x (N, V) with targets t (N,): the formula of the module
     docstring, in float64. Pass 1 finds the row max m; pass 2 sums exp(x - m) and x itself."""
@@ -106,7 +106,7 @@ def _forward_rows(x, t, ignore_index, eps, losses, lse, lo, hi):
     return -1
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _backward_rows(x, t, lse, scale, ignore_index, eps, dx, lo, hi):
     """dx (N, V) = scale * (p - q) for rows lo..hi-1, with p = exp(x - lse) recomputed from the saved lse, so
     the forward never has to store the (N, V) probabilities."""
@@ -126,7 +126,7 @@ def _backward_rows(x, t, lse, scale, ignore_index, eps, dx, lo, hi):
     return -1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _forward_parallel(x, t, ignore_index, eps, losses, lse, chunks):
     """One contiguous range of rows per thread; returns the largest bad-row index found (or -1)."""
     bad = np.full(chunks, -1)
@@ -136,7 +136,7 @@ def _forward_parallel(x, t, ignore_index, eps, losses, lse, chunks):
     return bad.max()
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _backward_parallel(x, t, lse, scale, ignore_index, eps, dx, chunks):
     """The backward split like _forward_parallel."""
     bad = np.full(chunks, -1)

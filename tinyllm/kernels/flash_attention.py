@@ -127,7 +127,7 @@ def flash_attention_backward_numpy(q, k, v, out, lse, dout, mask=None, causal=Fa
 # Numba twin: one item n (a batch-head pair) per loop iteration, the same tiles as above. Each item allocates only
 # tile-sized float64 buffers plus O(T) vectors; the tiles of q, k, v are converted to float64 as they are read.
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _score_tile(s, i0, j0, shift, scale, causal, has_mask, mask_n):
     """s (rows, cols) <- s * scale, with -inf where the causal rule or the mask forbids attending."""
     for r in range(s.shape[0]):
@@ -136,7 +136,7 @@ def _score_tile(s, i0, j0, shift, scale, causal, has_mask, mask_n):
             s[r, c] = s[r, c] * scale if visible else -np.inf
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _flash_forward_item(q, k, v, mask_n, has_mask, causal, scale, bq, bk, out, lse):
     """One item: q (Tq, D), k (Tk, D), v (Tk, Dv) -> out (Tq, Dv), lse (Tq,), by online softmax over key tiles."""
     Tq, Tk, Dv = q.shape[0], k.shape[0], v.shape[1]
@@ -187,7 +187,7 @@ def _flash_forward_item(q, k, v, mask_n, has_mask, causal, scale, bq, bk, out, l
                 lse[i0 + r] = m[r] + np.log(l[r])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _flash_backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scale, bq, bk, dq, dk, dv):
     """One item's gradients, key tiles outer and query tiles inner (FlashAttention-2's order)."""
     Tq, Tk, D, Dv = q.shape[0], k.shape[0], q.shape[1], v.shape[1]
@@ -234,26 +234,26 @@ def _flash_backward_item(q, k, v, out, lse, dout, mask_n, has_mask, causal, scal
     dq[:] = dq64
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _forward_all(q, k, v, mask, midx, has_mask, causal, scale, bq, bk, out, lse):
     for n in prange(q.shape[0]):
         _flash_forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, bq, bk, out[n], lse[n])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _forward_all_serial(q, k, v, mask, midx, has_mask, causal, scale, bq, bk, out, lse):
     for n in range(q.shape[0]):
         _flash_forward_item(q[n], k[n], v[n], mask[midx[n]], has_mask, causal, scale, bq, bk, out[n], lse[n])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _backward_all(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, bq, bk, dq, dk, dv):
     for n in prange(q.shape[0]):
         _flash_backward_item(q[n], k[n], v[n], out[n], lse[n], dout[n], mask[midx[n]], has_mask, causal, scale,
                              bq, bk, dq[n], dk[n], dv[n])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward_all_serial(q, k, v, out, lse, dout, mask, midx, has_mask, causal, scale, bq, bk, dq, dk, dv):
     for n in range(q.shape[0]):
         _flash_backward_item(q[n], k[n], v[n], out[n], lse[n], dout[n], mask[midx[n]], has_mask, causal, scale,

@@ -59,7 +59,7 @@ def gelu_backward_numpy(x, dy, approximate=True):
 # as_dtype_of, since a bare Python float would promote float32 arithmetic to float64. error_model="numpy" drops
 # Numba's Python-style check for division by zero, a branch that would stop the loops from vectorising.
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _sigmoid_2u(u):
     """(s, 1 - s) with s = sigmoid(2u) = 0.5 (1 + tanh u), both without cancellation, in u's dtype."""
     z = exp_nonpos(as_dtype_of(-2.0, u) * abs(u))  # in (0, 1]
@@ -67,13 +67,13 @@ def _sigmoid_2u(u):
     return (inv, z * inv) if u >= 0 else (z * inv, inv)
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _u(xi):
     """u = sqrt(2/pi) (x + 0.044715 x^3), in x's dtype."""
     return as_dtype_of(_SQRT_2_OVER_PI, xi) * (xi + as_dtype_of(0.044715, xi) * xi * xi * xi)
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_flat(x, y, approximate, lo, hi):
     """y = GELU(x) for elements lo..hi-1 of the flat arrays x, y."""
     if approximate:
@@ -86,7 +86,7 @@ def _forward_flat(x, y, approximate, lo, hi):
             y[i] = 0.5 * xi * (1.0 + math.erf(xi * _INV_SQRT_2))
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_flat(x, dy, dx, approximate, lo, hi):
     """dx = dy * GELU'(x) for elements lo..hi-1 (recomputing u from x: cheaper than saving it)."""
     if approximate:
@@ -103,14 +103,14 @@ def _backward_flat(x, dy, dx, approximate, lo, hi):
             dx[i] = np.float64(dy[i]) * d
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _forward_parallel(x, y, approximate, chunks):
     """One contiguous range of elements per thread."""
     for c in prange(chunks):
         _forward_flat(x, y, approximate, c * x.size // chunks, (c + 1) * x.size // chunks)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _backward_parallel(x, dy, dx, approximate, chunks):
     """One contiguous range of elements per thread."""
     for c in prange(chunks):

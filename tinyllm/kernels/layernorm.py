@@ -50,7 +50,7 @@ def layernorm_backward_numpy(dy, x, w, mean, rstd):
 # Numba twins. w and b arrive as arrays always (an empty array stands for None, flagged by has_w / has_b) so one
 # compiled signature serves both cases.
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _forward_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
     """Rows lo..hi-1 of x (N, C) -> y (N, C), mean (N,), rstd (N,). The variance is two-pass (mean first, then
     squared deviations), which stays accurate when |mean| >> std, unlike E[x^2] - E[x]^2."""
@@ -75,7 +75,7 @@ def _forward_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
             y[i, j] = v
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _forward_parallel(x, w, b, has_w, has_b, eps, y, mean, rstd, chunks):
     """One contiguous range of rows per thread (rows are independent in the forward)."""
     for c in prange(chunks):
@@ -83,7 +83,7 @@ def _forward_parallel(x, w, b, has_w, has_b, eps, y, mean, rstd, chunks):
         _forward_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _backward_rows(dy, x, w, has_w, mean, rstd, dx, dw, db, lo, hi):
     """dx for rows lo..hi-1; adds this chunk's sum_i dy * xhat and sum_i dy into the (C,) rows dw and db."""
     C = x.shape[1]
@@ -104,7 +104,7 @@ def _backward_rows(dy, x, w, has_w, mean, rstd, dx, dw, db, lo, hi):
             dx[i, j] = r * (g - mean_g - xhat * mean_gx)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _backward_parallel(dy, x, w, has_w, mean, rstd, dx, dw_parts, db_parts):
     """Thread c handles one range of rows and sums its dw, db into row c of dw_parts, db_parts (chunks, C)."""
     chunks = dw_parts.shape[0]

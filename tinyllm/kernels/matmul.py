@@ -26,7 +26,7 @@ def matmul_numpy(a, b):
     return np.matmul(a, b)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _naive(a, b, out):
     """The textbook i-j-k triple loop: out[i, j] = sum_k a[i, k] b[k, j] (strided reads of b: slow)."""
     M, K = a.shape
@@ -54,7 +54,7 @@ def matmul_loops_numba(a, b):
     return mm_loops(a, b, np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b)))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _batched(a, b, b_transposed, out):
     """out[i] = a[i] @ b[i] for every batch item, items spread over Numba's threads, each a BLAS call.
     b is C-contiguous (B, K, N), or (B, N, K) holding b transposed when b_transposed (BLAS reads it as is)."""
@@ -66,7 +66,7 @@ def _batched(a, b, b_transposed, out):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _row_slabs(a, b, out, slabs):
     """out = a @ b with the rows of a (and out) cut into `slabs` contiguous slabs, one BLAS call per thread."""
     M = a.shape[0]
@@ -76,7 +76,7 @@ def _row_slabs(a, b, out, slabs):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _inner_slabs(x, g, partial, slabs):
     """partial[i] = x[rows_i]^T @ g[rows_i]: x^T g split along its summed axis (the N = B*T rows of a weight
     gradient), one BLAS call per thread; the caller adds the partial products."""

@@ -160,7 +160,7 @@ def selective_scan_backward_numpy(u, delta, A, B, C, D, z, h_ckpt, dout, chunk=1
 # (contiguous numbers, which LLVM turns into SIMD) instead of over the N = 16 states of one channel. Constants go
 # through as_dtype_of so float32 stays float32; error_model="numpy" drops the division-by-zero branch that would
 # stop the loops from vectorising.
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _log1p_01(e):
     """log(1 + e) for e in [0, 1], vectorisable (libm's log1p is a scalar call): 2 atanh(s) with s = e / (2 + e)
     in [0, 1/3], by its series 2 s (1 + w/3 + w^2/5 + ... + w^16/33), w = s^2 <= 1/9; the terms left out are
@@ -179,20 +179,20 @@ def _log1p_01(e):
     return as_dtype_of(2.0, e) * s * p
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
 def _softplus(x):
     """log(1 + e^x) = max(x, 0) + log1p(exp(-|x|)), with no overflow for large |x|."""
     return max(x, as_dtype_of(0.0, x)) + _log1p_01(exp_nonpos(-abs(x)))
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
 def _sigmoid(x):
     e = exp_nonpos(-abs(x))
     inv = as_dtype_of(1.0, x) / (as_dtype_of(1.0, x) + e)
     return inv if x >= 0 else e * inv
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_row(u, draw, At, B, C, Dskip, z, h, out, h_ckpt, chunk, softplus):
     """One batch row: u, draw (L, D) (Δ, or its raw input when softplus), At = A^T (N, D), B, C (L, N), Dskip (D,)
     or empty, z (L, D) or empty; h (N, D) updated in place; writes out (L, D) and h_ckpt (n_chunks, N, D)."""
@@ -228,7 +228,7 @@ def _forward_row(u, draw, At, B, C, Dskip, z, h, out, h_ckpt, chunk, softplus):
             out[t] = y
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
 def _forward_all(u, delta, At, B, C, Dskip, z, h, out, h_ckpt, chunk, softplus, n_threads):
     Bt = u.shape[0]
     if n_threads == 1:
@@ -239,7 +239,7 @@ def _forward_all(u, delta, At, B, C, Dskip, z, h, out, h_ckpt, chunk, softplus, 
             _forward_row(u[b], delta[b], At, B[b], C[b], Dskip, z[b], h[b], out[b], h_ckpt[b], chunk, softplus)
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_row(u, draw, At, B, C, Dskip, z, h_ckpt, dout, du, ddelta, dAt, dB, dC, dD, dz, chunk, softplus):
     """One batch row of the reverse loop; dAt (N, D) and dD (D,) accumulate, the other gradients are written."""
     L, Dc = u.shape
@@ -316,7 +316,7 @@ def _backward_row(u, draw, At, B, C, Dskip, z, h_ckpt, dout, du, ddelta, dAt, dB
                     dD[d] += dy[d] * u[t, d]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
 def _backward_all(u, delta, At, B, C, Dskip, z, h_ckpt, dout, du, ddelta, dAt, dB, dC, dD, dz, chunk, softplus,
                   n_threads):
     Bt = u.shape[0]

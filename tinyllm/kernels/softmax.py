@@ -45,7 +45,7 @@ def log_softmax_backward_numpy(y, dy):
 # Numba twins. Each row kernel handles rows lo..hi-1 of C-contiguous (N, V) arrays, so the parallel variant is just
 # "split the rows into one chunk per thread". Accumulators have the input's dtype (float32 stays 8 SIMD lanes wide).
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _row_max(x, i):
     """max of row i, ignoring NaN (a NaN row is caught later because exp(NaN - m) stays NaN); -inf rows -> 0."""
     m = x.dtype.type(-np.inf)
@@ -54,7 +54,7 @@ def _row_max(x, i):
     return m if m != -np.inf else x.dtype.type(0)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _softmax_rows(x, y, lo, hi):
     """y[i] = softmax(x[i]) for rows lo..hi-1 of x, y (N, V): three passes over a row that sits in L1 cache."""
     one = x.dtype.type(1)
@@ -70,7 +70,7 @@ def _softmax_rows(x, y, lo, hi):
             y[i, j] *= r
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _log_softmax_rows(x, y, lo, hi):
     """y[i] = x[i] - logsumexp(x[i]) for rows lo..hi-1; logsumexp = m + log(sum exp(x - m))."""
     for i in range(lo, hi):
@@ -83,7 +83,7 @@ def _log_softmax_rows(x, y, lo, hi):
             y[i, j] = x[i, j] - lse
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _softmax_backward_rows(y, dy, dx, lo, hi):
     """dx[i] = y[i] * (dy[i] - <dy[i], y[i]>): the Jacobian of softmax is diag(y) - y y^T, applied to dy."""
     for i in range(lo, hi):
@@ -94,7 +94,7 @@ def _softmax_backward_rows(y, dy, dx, lo, hi):
             dx[i, j] = y[i, j] * (dy[i, j] - dot)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _log_softmax_backward_rows(y, dy, dx, lo, hi):
     """dx[i] = dy[i] - softmax(x[i]) * sum(dy[i]), where softmax(x) = exp(y) needs no second input."""
     for i in range(lo, hi):
@@ -105,7 +105,7 @@ def _log_softmax_backward_rows(y, dy, dx, lo, hi):
             dx[i, j] = dy[i, j] - exp_nonpos(y[i, j]) * total
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _forward_parallel(kernel_id, x, y, chunks):
     """Split the rows into `chunks` contiguous ranges, one per thread; kernel_id 0 = softmax, 1 = log-softmax."""
     n = x.shape[0]
@@ -117,7 +117,7 @@ def _forward_parallel(kernel_id, x, y, chunks):
             _log_softmax_rows(x, y, lo, hi)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _backward_parallel(kernel_id, y, dy, dx, chunks):
     """The backward kernels split like _forward_parallel."""
     n = y.shape[0]

@@ -84,6 +84,10 @@ class GPT(Module):
     """The model. GPT(config, seed) draws its weights from `seed`; dropout masks come from a Generator seeded
     from the same seed and owned by the model (saved by rng_state() for exact resumes)."""
 
+    # The loss is the mean over all B*T tokens, so a batch may be split into shards trained on threads of their
+    # own (training/data_parallel.py): the full gradient is the row-weighted mean of the shards' gradients.
+    data_parallel_ok = True
+
     def __init__(self, config=None, seed=0):
         cfg = GPTConfig() if config is None else config
         if not isinstance(cfg, GPTConfig):

@@ -22,7 +22,10 @@ class MaskedGPT(GPT):
     """GPT whose loss skips targets equal to -1 (the prompt and padding), so only the IR is learned.
 
     Only the rows with a target reach the output projection: the prompt is about half of every sequence and the
-    (C, V) head is the largest matmul of this small model, so this saves a third of a training step."""
+    (C, V) head is the largest matmul of this small model, so this saves a third of a training step.
+    The mean runs over target tokens only, whose count differs between rows: no row-weighted data parallelism."""
+
+    data_parallel_ok = False
 
     def loss(self, batch):
         x, y = batch

@@ -30,7 +30,7 @@ try:
     from numba import njit
 
     # error_model="numpy": IEEE division (no Python zero-check branch), which lets LLVM vectorise the loop (~3x)
-    @njit(cache=True, error_model="numpy")
+    @njit(cache=True, nogil=True, error_model="numpy")
     def _fused(w, g, m, v, b1, c1, b2, c2, a_t, eps_t, shrink):
         """One pass over flat arrays; c1 = 1 - b1 and c2 = 1 - b2 are precomputed like NumPy's scalars."""
         for i in range(w.size):

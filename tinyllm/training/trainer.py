@@ -24,6 +24,7 @@ import numpy as np
 
 from tinyllm.kernels.runtime import keep_freed_memory
 from tinyllm.training.checkpoint import load_checkpoint, save_checkpoint
+from tinyllm.training.data_parallel import DataParallel, check_shardable
 from tinyllm.training.optim import SGD, Adam, AdamW, clip_grad_norm, decay_groups, global_grad_norm
 from tinyllm.training.schedule import SCHEDULES, lr_at
 
@@ -65,13 +66,15 @@ class TrainConfig:
     tokenizer: str = "chars"      # chars | bytes | bpe (used when preparing a text file)
     bpe_vocab_size: int = 512     # vocabulary size when tokenizer=bpe
     resume: bool = False          # continue from out_dir/latest: weights, optimizer, step, batch RNG
+    data_parallel: int = 0        # batch shards run on their own threads (0 = auto: one per Numba thread when the
+                                  # model allows it, see training/data_parallel.py; 1 = off)
     model: typing.Any = None      # the model's config dataclass (GPTConfig for --model=gpt)
 
     def __post_init__(self):
         for name in ("batch_size", "block_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        for name in ("max_iters", "warmup_iters", "lr_decay_iters", "sample_tokens"):
+        for name in ("max_iters", "warmup_iters", "lr_decay_iters", "sample_tokens", "data_parallel"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
@@ -104,6 +107,17 @@ def build_optimizer(model, cfg):
     return SGD(groups, lr=cfg.lr, momentum=cfg.beta1)
 
 
+def data_parallel_workers(model, cfg):
+    """How many batch shards train in parallel: cfg.data_parallel, or with 0 (auto) one per Numba thread when the
+    model allows it (a mean-over-tokens loss without dropout), else 1. An explicit value is checked."""
+    from tinyllm.kernels import num_threads
+    if cfg.data_parallel == 0:
+        allowed = getattr(model, "data_parallel_ok", False) and not getattr(model.config, "dropout", 0.0)
+        return max(1, min(num_threads(), cfg.batch_size)) if allowed else 1
+    check_shardable(model, cfg.data_parallel)
+    return cfg.data_parallel
+
+
 class Trainer:
     """Holds the model, optimizer, batch RNG and progress; `run()` trains until cfg.max_iters."""
 
@@ -121,6 +135,8 @@ class Trainer:
         self.print = _clear_line_then(print_fn) if self.live_progress else print_fn
         self.optimizer = build_optimizer(model, cfg)
         self.params = self.optimizer.params()
+        self.shards = data_parallel_workers(model, cfg)
+        self.parallel = DataParallel(model, self.params, self.shards) if self.shards > 1 else None
         keep_freed_memory()  # every step frees and re-allocates the same arrays: reuse them without page faults
         self.rng = np.random.default_rng(cfg.seed)  # draws the training batches; saved in checkpoints
         self.step = 0
@@ -149,6 +165,9 @@ class Trainer:
         total = 0.0
         for _ in range(cfg.grad_accum):
             x, y = self.get_batch(self.rng)                      # (B, T), (B, T)
+            if self.parallel is not None:                        # shards on threads, their grads averaged
+                total += self.parallel.backward((x, y), scale=1.0 / cfg.grad_accum)
+                continue
             loss = self.model.loss((x, y))                       # scalar: mean NLL over B*T tokens
             total += float(loss.data)
             if cfg.grad_accum > 1:
