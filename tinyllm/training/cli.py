@@ -108,6 +108,9 @@ def run(argv, print_fn=print):
         eval_batches(val_ids, cfg.batch_size, cfg.block_size, cfg.eval_iters, seed=cfg.seed),
         model_name=model_name, model_config=model_cfg, tokenizer=tokenizer, data_fingerprint=meta["sha256"],
         print_fn=print_fn)
+    if trainer.shards > 1:
+        print_fn(f"data-parallel: each batch in {trainer.shards} shards on threads of their own, gradients averaged "
+                 f"(--data_parallel=1 turns it off)")
     if cfg.resume:
         ckpt = trainer.resume(latest)
         print_fn(f"resumed from {ckpt.path} at step {trainer.step} (best val {trainer.best_val_loss:.4f})")
