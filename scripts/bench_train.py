@@ -37,8 +37,10 @@ def tinyllm_stepper(c, train_ids, vocab_size):
     from tinyllm.datasets.batches import get_batch
     from tinyllm.models import build_model
     from tinyllm.training.trainer import TrainConfig, Trainer
+    # BENCH_DATA_PARALLEL=1 (e.g. through --vs) times op-level threads instead of the default batch shards
     cfg = TrainConfig(batch_size=c["batch_size"], block_size=c["block_size"], out_dir="", max_iters=10**9,
-                      warmup_iters=0, lr_decay_iters=10**9)
+                      warmup_iters=0, lr_decay_iters=10**9,
+                      data_parallel=int(os.environ.get("BENCH_DATA_PARALLEL", "0")))
     model = build_model("gpt", dict(n_layer=c["n_layer"], n_head=c["n_head"], n_embd=c["n_embd"],
                                     block_size=c["block_size"], vocab_size=vocab_size), seed=0)
     trainer = Trainer(model, cfg, lambda rng: get_batch(train_ids, cfg.batch_size, cfg.block_size, rng),
@@ -242,7 +244,8 @@ def main():
     ap.add_argument("--no_torch", action="store_true", help="time tinyllm only")
     ap.add_argument("--vs", default="", metavar="KEY=VAL,...",
                     help="instead of PyTorch, time tinyllm against itself run with these extra environment variables "
-                         "(e.g. GOMP_SPINCOUNT=30000): the tool for tuning a setting")
+                         "(e.g. GOMP_SPINCOUNT=30000, or BENCH_DATA_PARALLEL=1 for op-level threads instead of "
+                         "batch shards): the tool for tuning a setting")
     args = ap.parse_args()
     # find_spec, not import: importing torch here would start its OpenMP runtime before tinyllm's (see worker)
     have_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
