@@ -1,13 +1,14 @@
-"""Train the translator's out-of-scope check (tinyllm/nlq/scope.py) and write data/nlq_scope.json.
+"""Train the translator's scope checks (tinyllm/nlq/scope.py) and write data/nlq_scope.json.
 
     python scripts/train_scope.py                       # train, calibrate, report, write the shipped file
-    python scripts/train_scope.py --keep=0.99 --out=/tmp/scope.json
+    python scripts/train_scope.py --keep=0.999 --out=/tmp/scope.json
 
 Positives: the distilled questions (data/nlq_examples.jsonl.gz) minus `--held` held out for calibration.
-Negatives: `--negatives` questions from the off-topic grammar (tinyllm/nlq/offtopic.py), plus as many from another
-seed held out. The threshold keeps `--keep` of the held-out positives. Reported: false rejections of held-out
+Negatives: questions from the off-topic grammar (tinyllm/nlq/offtopic.py), split by family: the everyday
+requests train the "off-topic" check, the on-topic but unanswerable ones the "unanswerable" check; another seed's
+draws are held out. Each threshold keeps `--keep` of the held-out positives. Reported: false rejections of held-out
 positives and of the 137 hand-written test questions (never used to fit or calibrate), and false acceptances of
-held-out generated negatives and of the hand-written out-of-scope set (data/nlq_out_of_scope.jsonl).
+held-out generated negatives and of the hand-written out-of-scope set (data/nlq_out_of_scope.jsonl), per kind.
 """
 import argparse
 import json
@@ -16,9 +17,9 @@ import time
 import numpy as np
 
 from tinyllm.nlq import schema
-from tinyllm.nlq.offtopic import generate
+from tinyllm.nlq.offtopic import UNANSWERABLE, generate
 from tinyllm.nlq.prepare_ir import load_examples
-from tinyllm.nlq.scope import DEFAULT_PATH, ScopeCheck
+from tinyllm.nlq.scope import DEFAULT_PATH, Scope, ScopeCheck
 
 
 def read_jsonl(path):
@@ -28,9 +29,9 @@ def read_jsonl(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--negatives", type=int, default=6000, help="generated off-topic questions to train on")
+    ap.add_argument("--negatives", type=int, default=12000, help="generated negatives to train on (both checks)")
     ap.add_argument("--held", type=int, default=2000, help="distilled questions held out to set the threshold")
-    ap.add_argument("--keep", type=float, default=0.995, help="share of held-out positives the threshold keeps")
+    ap.add_argument("--keep", type=float, default=0.999, help="share of held-out positives the threshold keeps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DEFAULT_PATH))
     args = ap.parse_args(argv)
@@ -41,28 +42,34 @@ def main(argv=None):
     order = np.random.default_rng(args.seed).permutation(len(questions))
     held = [questions[i] for i in order[:args.held]]
     train = [questions[i] for i in order[args.held:]]
-    neg = [q for _, q in generate(args.negatives, seed=args.seed)]
-    neg_held = [q for _, q in generate(args.negatives // 4, seed=args.seed + 1)]
-    print(f"fitting on {len(train):,} distilled questions and {len(neg):,} off-topic ones ...", flush=True)
-    check = ScopeCheck.fit(train, neg)
-    check.threshold = float(np.quantile(check.probability(held), 1.0 - args.keep))
-    print(f"threshold p >= {check.threshold:.4f} keeps {args.keep:.1%} of {len(held):,} held-out positives "
-          f"({time.perf_counter() - t0:.1f} s)")
+    families = {"off-topic": lambda intent: intent not in UNANSWERABLE, "unanswerable": UNANSWERABLE.__contains__}
+    drawn, drawn_held = generate(args.negatives, seed=args.seed), generate(args.negatives // 4, seed=args.seed + 1)
+    checks, neg_held = {}, []
+    for name, member in families.items():
+        neg = [q for intent, q in drawn if member(intent)]
+        neg_held += [q for intent, q in drawn_held if member(intent)]
+        print(f"{name}: fitting on {len(train):,} distilled questions and {len(neg):,} negatives ...", flush=True)
+        check = ScopeCheck.fit(train, neg)
+        check.threshold = float(np.quantile(check.probability(held), 1.0 - args.keep))
+        print(f"  threshold p >= {check.threshold:.4f} keeps {args.keep:.2%} of {len(held):,} held-out positives "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        checks[name] = check
+    scope = Scope(checks)
     test = [c["question"] for c in read_jsonl(schema.DATA_DIR / "nlq_testset.jsonl")]
     oos = read_jsonl(schema.DATA_DIR / "nlq_out_of_scope.jsonl")
     rows = [("held-out distilled questions (rejected)", held, False),
             ("hand-written test questions (rejected)", test, False),
-            ("held-out generated off-topic (accepted)", neg_held, True)]
+            ("held-out generated negatives (accepted)", neg_held, True)]
     for kind in sorted({c["kind"] for c in oos}):
         rows.append((f"hand-written out-of-scope, {kind} (accepted)", [c["question"] for c in oos
                                                                          if c["kind"] == kind], True))
     for label, qs, negative in rows:
-        ok = check.probability(qs) >= check.threshold
+        ok = scope.accepts(qs)
         wrong = ok if negative else ~ok
-        print(f"  {label:<52} {int(wrong.sum()):>4} / {len(qs):<5} = {wrong.mean():6.1%}")
+        print(f"  {label:<62} {int(wrong.sum()):>4} / {len(qs):<5} = {wrong.mean():6.1%}")
         for q in [q for q, bad in zip(qs, wrong) if bad][:5]:
             print(f"      e.g. {q!r}")
-    check.save(args.out)
+    scope.save(args.out)
     print(f"wrote {args.out}")
     return 0
 

@@ -5,6 +5,10 @@ through the translator they become a confident, wrong query (on the shipped mode
 was translated to `term author: "Tokyo"`). This grammar writes such requests across everyday intents, with
 several wordings each; the hand-written out-of-scope set in `data/nlq_out_of_scope.jsonl` (written separately,
 half of it on intents these templates never use) measures whether the check generalises beyond them.
+
+A second family is on topic but unanswerable: it names papers, books and authors, yet asks for what the indexes
+do not store (citations, ratings, prices, biographies, affiliations, adaptations). Without it the translator
+turned "what is Yann LeCun's h-index" into `term author: "Yann LeCun"`, a valid query for another question.
 """
 import random
 
@@ -22,6 +26,10 @@ CODE_TASKS = ["sorts a list", "reads a csv file", "checks if a number is prime",
 TEAMS = ["the Lakers", "Arsenal", "the Yankees", "Real Madrid", "the All Blacks"]
 COUNTRIES = ["Canada", "Kenya", "Peru", "Norway", "Vietnam", "Egypt", "Chile", "Ghana"]
 ILLNESSES = ["the flu", "a migraine", "food poisoning", "a cold", "hay fever"]
+AUTHORS = ["Geoffrey Hinton", "Ada Lovelace", "Leo Tolstoy", "Emily Bronte", "Andrew Ng", "Jules Verne", "Li Wei"]
+BOOKS = ["Moby Dick", "War and Peace", "Little Women", "Jane Eyre", "The Odyssey", "Heart of Darkness", "Ulysses"]
+PAPERS = ["the transformer paper", "BERT", "the ResNet paper", "the diffusion survey", "AlphaFold"]
+TOPICS = ["graph neural networks", "robotics", "quantum computing", "speech recognition", "computer vision"]
 
 # (intent, [wordings]); {slot} names a list above, {n} and {m} small numbers
 TEMPLATES = [
@@ -56,7 +64,30 @@ TEMPLATES = [
                   "what does {phrase} mean in {lang}", "teach me {lang}"]),
     ("messages", ["send a message to {person}", "call {person}", "text {person} that I'm late",
                   "email {person} about {when}", "what did {person} say"]),
+    # on topic, unanswerable (the intents in UNANSWERABLE): what the indexes do not store
+    ("citations", ["citation count of {paper}", "how often has {paper} been cited", "most cited papers about {topic}",
+                   "papers that cite {paper}", "who cites {author} the most", "total citations of {author}"]),
+    ("researcher metrics", ["h-index of {author}", "how influential is {author}", "i10-index of {author}",
+                            "impact factor of the journals {author} publishes in", "is {author} a famous scientist",
+                            "ranking of the best researchers in {topic}"]),
+    ("affiliation", ["where does {author} work", "which lab is {author} in", "what university employs {author}",
+                     "contact details for {author}", "phone number of {author}", "what is the email of {author}"]),
+    ("awards", ["did {paper} win an award", "best paper awards in {topic}", "which prizes has {author} won",
+                "nobel prize winners among {topic} researchers"]),
+    ("book commerce", ["buy {book} in paperback", "price of a used copy of {book}", "{book} ebook price",
+                       "isbn for {book}", "which publisher printed {book}", "how many copies has {book} sold"]),
+    ("ratings", ["goodreads rating of {book}", "is {book} any good", "reviews of {book}", "star rating for {paper}",
+                 "what do critics say about {book}", "should I read {book}"]),
+    ("biography", ["when did {author} die", "where did {author} grow up", "was {author} married",
+                   "how old is {author}", "birthday of {author}", "biography of {author}"]),
+    ("adaptations", ["film version of {book}", "who starred in the movie of {book}", "is there a tv series of {book}",
+                     "audiobook narrator of {book}", "stage play of {book}"]),
+    ("book length", ["how many pages does {book} have", "page count of {paper}", "word count of {book}",
+                     "how long does it take to read {book}"]),
 ]
+
+UNANSWERABLE = frozenset(("citations", "researcher metrics", "affiliation", "awards", "book commerce", "ratings",
+                          "biography", "adaptations", "book length"))
 
 
 def generate(n, seed=0):
@@ -64,7 +95,8 @@ def generate(n, seed=0):
     rng = random.Random(seed)
     slots = {"city": CITIES, "city2": CITIES, "food": FOODS, "device": DEVICES, "product": PRODUCTS,
              "lang": LANGS, "phrase": PHRASES, "when": WHEN, "person": PEOPLE, "task": TASKS, "code": CODE,
-             "code_task": CODE_TASKS, "team": TEAMS, "country": COUNTRIES, "illness": ILLNESSES}
+             "code_task": CODE_TASKS, "team": TEAMS, "country": COUNTRIES, "illness": ILLNESSES,
+             "author": AUTHORS, "book": BOOKS, "paper": PAPERS, "topic": TOPICS}
     out = []
     for _ in range(n):
         intent, wordings = rng.choice(TEMPLATES)

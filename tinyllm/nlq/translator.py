@@ -42,7 +42,7 @@ class Translator:
         self.model, self.path = model, path
         self.kind = "model" if model is not None else "keyword-baseline (no trained checkpoint found)"
         self.values = grounding.index_values() if model is not None else {}  # keyword spellings, for grounding
-        self.scope = scope    # a ScopeCheck (scope.py): off-topic questions are refused before translation
+        self.scope = scope    # a Scope (scope.py): off-topic and unanswerable questions are refused first
 
     @classmethod
     def load(cls, path=None):
@@ -56,20 +56,17 @@ class Translator:
             return cls(None, path)
         from .nlq_model import NLQModel       # imported lazily: the baseline path needs no model code
         from .rag import RAG_FILE, RAGModel
-        from .scope import DEFAULT_PATH as SCOPE_PATH, ScopeCheck
-        scope = ScopeCheck.load(SCOPE_PATH) if SCOPE_PATH.exists() else None
+        from .scope import DEFAULT_PATH as SCOPE_PATH, Scope
+        scope = Scope.load(SCOPE_PATH) if SCOPE_PATH.exists() else None
         kind = RAGModel if (path / RAG_FILE).exists() else NLQModel     # rag.json marks a retrieval-augmented one
         return cls(kind.load(path), path, scope)
 
     def translate(self, question, index):
-        """A validated search body for `question` on `index`; CannotTranslate when out of scope."""
+        """A validated search body for `question` on `index`; CannotTranslate when off topic or unanswerable."""
         check_question(question, index)
-        if self.scope is not None:
-            ok, p = self.scope.in_scope(question)
-            if not ok:
-                raise CannotTranslate(f"this does not look like a search of the {index} index (in-scope score "
-                                      f"{p:.2f} < {self.scope.threshold:.2f}); ask about its documents: words, "
-                                      f"authors, titles, dates, counts or groups")
+        why = self.scope.refusal(question, index) if self.scope is not None else None   # scope.py: two checks
+        if why:
+            raise CannotTranslate(why)
         if self.model is None:
             body = baseline.translate(index, question)
         else:
