@@ -8,8 +8,10 @@ Training runs in stages `ITERS@LR`: each stage is a fresh AdamW and a fresh warm
 that starts from the previous stage's weights (warm restarts); --init starts the first stage from a checkpoint
 (tokens both vocabularies share keep their rows). The shipped checkpoint is the defaults run once from scratch:
 SHIPPED_STAGES on a SHIPPED_LAYERS-layer model. The first HELD_OUT examples of a seeded permutation are never
-trained on: their loss is the validation loss and their IR exact match (clause order aside) is printed at the end,
-with the latency and the execution accuracy on the hand-written test set.
+trained on: their loss is the validation loss; their IR exact match (clause order aside) and execution accuracy
+(the teacher often writes one query two equivalent ways, e.g. a category by code or by name) are printed at the
+end, with the latency and the execution accuracy on the hand-written test set. --word-shape/--word-drop add input
+noise (prepare_ir.WordNoise) to the training batches.
 """
 import argparse
 import json
@@ -24,7 +26,7 @@ import numpy as np  # noqa: E402
 from tinyllm.models.gpt import GPTConfig  # noqa: E402
 from tinyllm.models.zoo import fan_in_init  # noqa: E402
 from tinyllm.nlq.nlq_model import VOCAB_FILE, MaskedGPT  # noqa: E402
-from tinyllm.nlq.prepare_ir import build, canonical_order, encode, load_examples, to_batch  # noqa: E402
+from tinyllm.nlq.prepare_ir import WordNoise, build, canonical_order, encode, load_examples, to_batch  # noqa: E402
 from tinyllm.training.checkpoint import save_checkpoint  # noqa: E402
 from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
@@ -67,7 +69,13 @@ def main(argv=None):
     ap.add_argument("--held-out", type=int, default=HELD_OUT, help="distilled examples kept out of training")
     ap.add_argument("--out", default="data/nlq_model")
     ap.add_argument("--examples", default="", help="distilled examples JSONL(.gz) (default data/nlq_examples.jsonl.gz)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="weights, batches and noise")
+    ap.add_argument("--split-seed", type=int, default=0, help="which examples are held out (kept fixed across "
+                                                             "--seed so runs are compared on the same examples)")
+    ap.add_argument("--word-shape", type=float, default=0.0,
+                    help="augmentation: probability that a question word the IR does not copy becomes its shape")
+    ap.add_argument("--word-drop", type=float, default=0.0,
+                    help="augmentation: probability that a question word the IR does not copy is dropped")
     ap.add_argument("--run-dir", default="", help="also save stageK/latest and stageK/best checkpoints here")
     ap.add_argument("--resume", action="store_true", help="continue the first stage from <run-dir>/stage1/latest")
     ap.add_argument("--init", default="", help="start from this checkpoint's weights (shared tokens carried over), "
@@ -79,8 +87,9 @@ def main(argv=None):
         return evaluate_checkpoint(args)
     stages = parse_stages(args.stages)
     t0 = time.perf_counter()
-    held, kept = split_examples(load_examples(args.examples or None), args.held_out, args.seed)
+    held, kept = split_examples(load_examples(args.examples or None), args.held_out, args.split_seed)
     vocab, train, skipped = build(kept)
+    noise = WordNoise(vocab, args.word_shape, args.word_drop) if args.word_shape or args.word_drop else None
     val = encode(vocab, held)
     print(f"{len(train)} training sequences ({len(val)} held out), vocabulary {len(vocab)}, skipped {dict(skipped)}",
           flush=True)
@@ -97,7 +106,8 @@ def main(argv=None):
     print(f"model: {args.layers} layers, {args.embd} wide, block {block}: {n_params:,} parameters", flush=True)
 
     def get_batch(r):
-        return to_batch([train[i] for i in r.integers(0, len(train), args.batch)], pad)
+        pairs = [train[i] for i in r.integers(0, len(train), args.batch)]
+        return to_batch([noise(p, r) for p in pairs] if noise else pairs, pad)
 
     val_batches = [to_batch(val[i:i + 64], pad) for i in range(0, len(val), 64)]
     step = 0
@@ -118,7 +128,9 @@ def main(argv=None):
     save_checkpoint(args.out, model=model, model_name="gpt", model_config=cfg, step=step,
                     train_config={"stages": args.stages, "batch": args.batch, "seed": args.seed,
                                   "init": args.init or None, "weight_init": args.weight_init,
-                                  "dropout": args.dropout, "held_out": args.held_out})
+                                  "dropout": args.dropout, "held_out": args.held_out,
+                                  "split_seed": args.split_seed, "word_shape": args.word_shape,
+                                  "word_drop": args.word_drop})
     tmp = os.path.join(args.out, VOCAB_FILE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(vocab.to_dict(), f)
@@ -156,13 +168,14 @@ def init_weights(model, vocab, path):
 
 def evaluate_checkpoint(args):
     """Held-out IR exact match, one-thread latency, and execution accuracy on the hand-written test set."""
-    from tinyllm.nlq.evaluate import evaluate, load_cases
+    from tinyllm.nlq.evaluate import Case, evaluate, load_cases
     from tinyllm.nlq.ir import parse_dsl
     from tinyllm.nlq.translator import Translator
     from tinyllm.training.checkpoint import load_checkpoint
     translator = Translator.load(args.out)
-    n_held = (load_checkpoint(args.out, build=False).manifest.get("train_config") or {}).get("held_out", 0)
-    held, _ = split_examples(load_examples(args.examples or None), n_held, args.seed)
+    tc = load_checkpoint(args.out, build=False).manifest.get("train_config") or {}
+    held, _ = split_examples(load_examples(args.examples or None), tc.get("held_out", 0),
+                             tc.get("split_seed", tc.get("seed", args.seed)))
     hits, n = 0, 0
     for ex in held:
         try:
@@ -194,7 +207,14 @@ def evaluate_checkpoint(args):
     if args.no_exec:
         return 0
     from tinyllm.nlq.testing import shared_backend
-    report = evaluate(shared_backend(), cases, lambda index, q: translator.translate(q, index))
+
+    def translate(index, question):
+        return translator.translate(question, index)
+    held_cases = [Case(f"held{i}", ex["index"], ex["question"], ex["query"], ex["compare"], ex.get("intent"))
+                  for i, ex in enumerate(held)]
+    report = evaluate(shared_backend(), held_cases, translate)
+    print(f"held-out execution accuracy (equal results, not equal IR): {report.format().splitlines()[0]}", flush=True)
+    report = evaluate(shared_backend(), cases, translate)
     print(report.format(), flush=True)
     return 0
 

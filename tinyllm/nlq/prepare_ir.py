@@ -155,5 +155,47 @@ def to_batch(pairs, pad_id):
     return x, y
 
 
+class WordNoise:
+    """Input augmentation: question words the IR does not copy are replaced by their shape token (probability
+    p_shape) or dropped (p_drop), so the student leans less on the teacher's exact filler words. A drop renumbers
+    the @i markers of the prompt and of the IR, so every copy still points at the same word."""
+
+    def __init__(self, vocab, p_shape=0.0, p_drop=0.0):
+        for name, p in (("p_shape", p_shape), ("p_drop", p_drop)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {p}")
+        if p_shape + p_drop > 1.0:
+            raise ValueError(f"p_shape + p_drop must be at most 1, got {p_shape} + {p_drop}")
+        self.p_shape, self.p_drop = p_shape, p_drop
+        self.marker = np.array([vocab.stoi[f"@{i}"] for i in range(MAX_WORDS)])      # word index -> @i id
+        self.index_of = {int(t): i for i, t in enumerate(self.marker)}               # @i id -> word index
+        shape = np.arange(len(vocab))                                              # id -> its shape's id
+        for t, k in vocab.stoi.items():
+            if t.startswith("w:") and t not in SHAPES:
+                shape[k] = vocab.stoi[word_token(t[2:], ())]
+        self.shape = shape
+
+    def __call__(self, pair, rng):
+        """(prompt_ids, ir_ids) -> a noisy copy; the prompt is `<index> @0 w0 ... @n-1 wn-1 <sep>`."""
+        prompt, ir = pair
+        n = (len(prompt) - 2) // 2
+        copied = {self.index_of[t] for t in ir if t in self.index_of}
+        u = rng.random(n)
+        keep, new_index = [], {}
+        for i in range(n):
+            w = prompt[2 + 2 * i]
+            if i not in copied and u[i] < self.p_drop:
+                continue
+            if i not in copied and u[i] < self.p_drop + self.p_shape:
+                w = int(self.shape[w])
+            new_index[i] = len(keep)
+            keep.append(w)
+        out = [prompt[0]]
+        for j, w in enumerate(keep):
+            out += [int(self.marker[j]), w]
+        ir = [int(self.marker[new_index[self.index_of[t]]]) if t in self.index_of else t for t in ir]
+        return out + [prompt[-1]], ir
+
+
 def ir_end_id(vocab):
     return vocab.stoi[END]
