@@ -30,7 +30,7 @@ def test_console_script_runs():
     assert "tinyllm" in r.stdout
 
 
-def test_train_and_sample_default_to_one_blas_thread_unless_the_user_chose():
+def test_train_sample_and_nlq_default_to_one_blas_thread_unless_the_user_chose():
     env = {}
     line = cli.pin_blas_threads("train", env)
     assert env["OPENBLAS_NUM_THREADS"] == "1" and env["OMP_WAIT_POLICY"] == "passive" and "1 BLAS thread" in line
@@ -41,7 +41,9 @@ def test_train_and_sample_default_to_one_blas_thread_unless_the_user_chose():
     assert "GOMP_SPINCOUNT" not in env
     assert "OMP_NUM_THREADS" in line and "3 Numba thread(s)" in line
     env = {}
-    assert cli.pin_blas_threads("nlq", env) is None and env == {}
+    assert cli.pin_blas_threads("nlq", env) is not None and env["OPENBLAS_NUM_THREADS"] == "1"  # 1-token decoding
+    env = {}
+    assert cli.pin_blas_threads("ngram", env) is None and env == {}
 
 
 def test_blas_pin_reaches_a_fresh_train_process():
