@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tinyllm.models import build_model
 from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.nlq.nlq_model import MaskedGPT
 from tinyllm.training.data_parallel import DataParallel
@@ -15,10 +16,24 @@ def _gpt(seed, dtype="float64", dropout=0.0):
     return GPT(cfg, seed=seed)
 
 
-@settings(max_examples=8, deadline=None)
-@given(seed=st.integers(0, 999), B=st.integers(1, 7), workers=st.integers(2, 4), scale=st.sampled_from([1.0, 0.25]))
-def test_shards_give_the_full_batch_loss_and_gradient(seed, B, workers, scale):
-    model = _gpt(seed)
+def _model(kind, seed):
+    """A tiny float64 model of each kind that allows data parallelism."""
+    small = dict(n_layer=1, vocab_size=13, dtype="float64")
+    if kind == "gpt":
+        return _gpt(seed)
+    if kind == "gpt_zoo":
+        return build_model(kind, dict(small, n_head=2, n_embd=16, block_size=8, pos="rope"), seed=seed)
+    if kind == "mamba":
+        return build_model(kind, dict(small, d_model=16, block_size=8), seed=seed)
+    return build_model(kind, dict(small, d_model=16, block_size=8), seed=seed)
+
+
+@settings(max_examples=12, deadline=None)
+@given(kind=st.sampled_from(["gpt", "gpt_zoo", "mamba", "s4d"]), seed=st.integers(0, 999), B=st.integers(1, 7),
+       workers=st.integers(2, 4), scale=st.sampled_from([1.0, 0.25]))
+def test_shards_give_the_full_batch_loss_and_gradient(kind, seed, B, workers, scale):
+    model = _model(kind, seed)
+    assert model.data_parallel_ok
     r = np.random.default_rng(seed)
     x, y = r.integers(0, 13, (B, 8)), r.integers(0, 13, (B, 8))
     params = list(model.parameters())
@@ -71,6 +86,9 @@ def test_data_parallel_runs_are_reproducible_and_track_the_serial_run():
 
 
 def test_models_that_cannot_be_sharded_are_refused_by_name():
+    moe = build_model("gpt_zoo", dict(n_layer=1, n_head=2, n_embd=8, block_size=8, vocab_size=11, mlp="moe"))
+    with pytest.raises(ValueError, match="ZooGPT cannot train data-parallel"):
+        DataParallel(moe, [], 2)
     with pytest.raises(ValueError, match="MaskedGPT cannot train data-parallel"):
         DataParallel(MaskedGPT(GPTConfig(n_layer=1, n_head=2, n_embd=8, block_size=8, vocab_size=11)), [], 2)
     with pytest.raises(ValueError, match="needs dropout=0"):

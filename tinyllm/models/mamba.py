@@ -221,6 +221,8 @@ class ResidualBlock(Module):
 class Mamba(Module):
     """The language model: embeddings, n_layer residual Mamba blocks, final RMSNorm, tied output layer."""
 
+    data_parallel_ok = True     # mean loss over all B*T tokens, no dropout: batch shards may train on threads
+
     def __init__(self, config=None, seed=0):
         cfg = MambaConfig() if config is None else config
         if not isinstance(cfg, MambaConfig):

@@ -171,6 +171,8 @@ class S4D(Module):
     """The language model: embeddings (no positions: the SSM kernel is causal and order-aware), S4D blocks, a
     final LayerNorm and the tied output layer."""
 
+    data_parallel_ok = True     # mean loss over all B*T tokens: batch shards may train on threads
+
     def __init__(self, config=None, seed=0):
         cfg = S4DConfig() if config is None else config
         if not isinstance(cfg, S4DConfig):

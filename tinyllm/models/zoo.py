@@ -169,6 +169,12 @@ class ZooCache:
 class ZooGPT(Module):
     """The decoder-only model with swappable pieces; same interface as GPT (forward, loss, new_cache)."""
 
+    @property
+    def data_parallel_ok(self):
+        """Batch shards on threads (training/data_parallel.py) need a loss that is a mean over tokens: not with
+        MoE, whose balancing loss and expert capacities depend on the whole batch."""
+        return self.config.mlp == "dense"
+
     def __init__(self, config=None, seed=0):
         cfg = ZooConfig() if config is None else config
         if not isinstance(cfg, ZooConfig):
