@@ -14,7 +14,7 @@ from tinyllm.nlq.nlq_model import VOCAB_FILE
 from tinyllm.nlq.prepare_ir import MAX_WORDS, SHAPES, SPECIALS, Vocab
 from tinyllm.nlq.rag import (COPY, EX, SEP, Neighbours, RAGConfig, RAGModel, Stored, block_tokens, build_prompt, draw,
                              read_store, split_prompt, with_rag_tokens, write_rag_files)
-from tinyllm.nlq.translator import Translator
+from tinyllm.nlq.translator import CannotTranslate, Translator
 from tinyllm.nlq.validate import validate
 
 FIELDS = sorted({f"f:{f}" for i in schema.INDEXES for f in schema.field_types(i)})
@@ -131,9 +131,17 @@ def test_a_saved_rag_checkpoint_loads_and_translates(tmp_path, tiny):
     assert isinstance(t.model, RAGModel) and t.model.config.k == 2
     prompt = t.model.prompt("papers about robot arms", "articles")
     assert len(split_prompt(VOCAB, prompt)[1]) == 2
+    done = 0
     for q in QUESTIONS:          # the model itself: Translator's scope check (scope.py) may refuse some of these
         for index in schema.INDEXES:
-            assert validate(index, t.model.translate(q, index)) is not None
+            try:
+                body = t.model.translate(q, index)
+            except CannotTranslate as e:      # the fixture's small vocabulary lacks some literals: a dead end
+                assert "vocabulary" in e.reason or "context" in e.reason, e.reason
+                continue
+            assert validate(index, body) is not None
+            done += 1
+    assert done >= len(QUESTIONS)
 
 
 def test_bad_rag_config_is_named():

@@ -320,6 +320,8 @@ def decode(model, vocab, question, index, rng=None, prompt=None):
         for i in out_ids[len(con.tokens):]:
             con.advance(vocab.itos[i])
         allowed = [vocab.stoi[t] for t in con.allowed() if t in vocab.stoi]
+        if not allowed:        # a vocabulary without any token the grammar allows here: a dead end, say so
+            raise ValueError(f"no token of the model's vocabulary can continue {con.tokens[-6:]}")
         masked = np.full(logits.shape, -np.inf, dtype=logits.dtype)
         masked[allowed] = logits[allowed]
         return masked

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .compiler import compile_ir
 from .examples import normalize_question
 from .ir import END, words
+from .nlq_model import VOCAB_FILE, NLQModel
 from .prepare_ir import Vocab, word_token
 from .retrieve import Retriever
 
@@ -147,11 +147,13 @@ def draw(row, k, rng):
     return valid[np.sort(rng.choice(len(valid), size=k, replace=False))]
 
 
-class RAGModel:
-    """A retrieval-augmented checkpoint: GPT + vocabulary + RAGConfig + the stored examples it retrieves from."""
+class RAGModel(NLQModel):
+    """A retrieval-augmented checkpoint: GPT + vocabulary + RAGConfig + the stored examples it retrieves from.
+    `translate` is NLQModel's: only the prompt (translate_ir) differs."""
 
     def __init__(self, model, vocab, config, stored):
-        self.model, self.vocab, self.config = model, vocab, config
+        super().__init__(model, vocab)
+        self.config = config
         self.neighbours = Neighbours(stored)
         self._blocks = {}
 
@@ -172,18 +174,9 @@ class RAGModel:
         from .constrained import decode
         return decode(self.model, self.vocab, question, index, prompt=self.prompt(question, index))
 
-    def translate(self, question, index):
-        from .translator import CannotTranslate
-        try:
-            tokens = self.translate_ir(question, index)
-        except ValueError as e:
-            raise CannotTranslate(str(e)) from None
-        return compile_ir(tokens, question, index)
-
     @classmethod
     def load(cls, path):
         from tinyllm.training.checkpoint import load_checkpoint
-        from .nlq_model import VOCAB_FILE
         path = Path(path)
         with open(path / VOCAB_FILE, encoding="utf-8") as f:
             vocab = Vocab.from_dict(json.load(f))
