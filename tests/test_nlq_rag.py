@@ -117,12 +117,18 @@ def test_random_weights_through_the_rag_prompt_yield_a_valid_query(tiny, seed, q
         p.data[...] = rng.normal(0, 0.5, p.data.shape).astype(p.data.dtype)
     nb = Neighbours(STORED)
     blocks = [VOCAB.ids(block_tokens(STORED[r], style, VOCAB.stoi)) for r in nb.top(q, index, k)[::-1]]
-    tokens = decode(tiny, VOCAB, q, index, rng=rng, prompt=build_prompt(VOCAB, q, index, blocks))
+    try:
+        tokens = decode(tiny, VOCAB, q, index, rng=rng, prompt=build_prompt(VOCAB, q, index, blocks))
+    except ValueError as e:     # the fixture's vocabulary lacks the absolute dates some states need: a refusal
+        assert "no token of the model's vocabulary can continue" in str(e)
+        return
     validate(index, compile_ir(tokens, q, index))
 
 
-def test_a_saved_rag_checkpoint_loads_and_translates(tmp_path, tiny):
+def test_a_saved_rag_checkpoint_loads_and_translates(tmp_path):
     from tinyllm.training.checkpoint import save_checkpoint
+    tiny = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=512, vocab_size=len(VOCAB)), seed=5)   # fresh:
+    # the module's `tiny` fixture is overwritten with random weights by the property test above
     save_checkpoint(tmp_path, model=tiny, model_name="gpt", model_config=tiny.config)
     (tmp_path / VOCAB_FILE).write_text(__import__("json").dumps(VOCAB.to_dict()), encoding="utf-8")
     write_rag_files(tmp_path, RAGConfig(k=2, style="copy", pool=2, max_ir=380), STORED)
