@@ -15,25 +15,33 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tinyllm.kernels import set_num_threads
+from tinyllm.kernels import num_threads, set_num_threads
 
 
 def _one_kernel_thread():
-    set_num_threads(1)          # in this worker only: its kernels run serially, the workers are the parallelism
+    if num_threads() > 1:       # in this worker only: its kernels run serially, the workers are the parallelism
+        set_num_threads(1)
+
+
+def shard_refusal(model):
+    """None when `model` may train data-parallel, else why not (the Trainer's auto mode asks this too)."""
+    if not getattr(model, "data_parallel_ok", False):
+        return (f"{type(model).__name__} cannot train data-parallel: its loss is not a mean over all B*T tokens or "
+                f"it draws random numbers (a shared generator would make runs irreproducible)")
+    dropout = getattr(getattr(model, "config", None), "dropout", 0.0)
+    if dropout:
+        return (f"data parallelism needs dropout=0: the shards would share one dropout generator and runs would "
+                f"not be reproducible (got dropout={dropout})")
+    return None
 
 
 def check_shardable(model, workers):
     """Raise ValueError unless `model` may train data-parallel on `workers` threads (why, in the message)."""
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"data_parallel must be an integer >= 1, got {workers!r}")
-    if workers > 1 and not getattr(model, "data_parallel_ok", False):
-        raise ValueError(f"{type(model).__name__} cannot train data-parallel: its loss is not a mean over all B*T "
-                         f"tokens or it draws random numbers (a shared generator would make runs irreproducible); "
-                         f"use data_parallel=1")
-    dropout = getattr(getattr(model, "config", None), "dropout", 0.0)
-    if workers > 1 and dropout:
-        raise ValueError(f"data_parallel={workers} needs dropout=0: the shards would share one dropout generator "
-                         f"and runs would not be reproducible (got dropout={dropout})")
+    why = shard_refusal(model) if workers > 1 else None
+    if why:
+        raise ValueError(f"data_parallel={workers}: {why}; use data_parallel=1")
 
 
 class DataParallel:

@@ -24,7 +24,7 @@ import numpy as np
 
 from tinyllm.kernels.runtime import keep_freed_memory
 from tinyllm.training.checkpoint import load_checkpoint, save_checkpoint
-from tinyllm.training.data_parallel import DataParallel, check_shardable
+from tinyllm.training.data_parallel import DataParallel, check_shardable, shard_refusal
 from tinyllm.training.optim import SGD, Adam, AdamW, clip_grad_norm, decay_groups, global_grad_norm
 from tinyllm.training.schedule import SCHEDULES, lr_at
 
@@ -112,8 +112,7 @@ def data_parallel_workers(model, cfg):
     model allows it (a mean-over-tokens loss without dropout), else 1. An explicit value is checked."""
     from tinyllm.kernels import num_threads
     if cfg.data_parallel == 0:
-        allowed = getattr(model, "data_parallel_ok", False) and not getattr(model.config, "dropout", 0.0)
-        return max(1, min(num_threads(), cfg.batch_size)) if allowed else 1
+        return max(1, min(num_threads(), cfg.batch_size)) if shard_refusal(model) is None else 1
     check_shardable(model, cfg.data_parallel)
     return cfg.data_parallel
 
