@@ -45,6 +45,21 @@ def split_examples(examples, n_held, seed):
     return [examples[i] for i in order[:n_held]], [examples[i] for i in order[n_held:]]
 
 
+def add_common_args(ap, out):
+    """The options every NLQ training script shares: data, schedule, model shape, seed, where to save, eval."""
+    ap.add_argument("--stages", default=SHIPPED_STAGES, help="ITERS@LR,... (see train_nlq.py's docstring)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=SHIPPED_LAYERS)
+    ap.add_argument("--embd", type=int, default=128)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--held-out", type=int, default=HELD_OUT, help="distilled examples kept out of training")
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--examples", default="", help="distilled examples JSONL(.gz) (default data/nlq_examples.jsonl.gz)")
+    ap.add_argument("--seed", type=int, default=0, help="weights, batches and noise")
+    ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
+    ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
+
+
 def parse_stages(text):
     """"900@3e-3,700@2e-3" -> [(900, 0.003), (700, 0.002)]; a clear error naming --stages otherwise."""
     try:
@@ -58,37 +73,29 @@ def parse_stages(text):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--stages", default=SHIPPED_STAGES, help="ITERS@LR,... (see the module docstring)")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=SHIPPED_LAYERS)
-    ap.add_argument("--embd", type=int, default=128)
-    ap.add_argument("--heads", type=int, default=4)
+    add_common_args(ap, out="data/nlq_model")
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--weight-init", default="gpt2", choices=("gpt2", "fan_in"),
                     help="fresh weights as GPT-2 (N(0, 0.02^2)) or as PyTorch's layers (fan_in_init)")
-    ap.add_argument("--held-out", type=int, default=HELD_OUT, help="distilled examples kept out of training")
-    ap.add_argument("--out", default="data/nlq_model")
-    ap.add_argument("--examples", default="", help="distilled examples JSONL(.gz) (default data/nlq_examples.jsonl.gz)")
-    ap.add_argument("--seed", type=int, default=0, help="weights, batches and noise")
     ap.add_argument("--split-seed", type=int, default=0, help="which examples are held out (kept fixed across "
                                                              "--seed so runs are compared on the same examples)")
     ap.add_argument("--word-shape", type=float, default=0.0,
                     help="augmentation: probability that a question word the IR does not copy becomes its shape")
     ap.add_argument("--word-drop", type=float, default=0.0,
                     help="augmentation: probability that a question word the IR does not copy is dropped")
+    ap.add_argument("--echo", action="store_true",
+                    help="read the question twice in the prompt, so each word sees the words after it (prepare_ir)")
     ap.add_argument("--run-dir", default="", help="also save stageK/latest and stageK/best checkpoints here")
     ap.add_argument("--resume", action="store_true", help="continue the first stage from <run-dir>/stage1/latest")
     ap.add_argument("--init", default="", help="start from this checkpoint's weights (shared tokens carried over), "
                                                "fresh optimizer")
-    ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
-    ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
     args = ap.parse_args(argv)
     if args.eval_only:
         return evaluate_checkpoint(args)
     stages = parse_stages(args.stages)
     t0 = time.perf_counter()
     held, kept = split_examples(load_examples(args.examples or None), args.held_out, args.split_seed)
-    vocab, train, skipped = build(kept)
+    vocab, train, skipped = build(kept, echo=args.echo)
     noise = WordNoise(vocab, args.word_shape, args.word_drop) if args.word_shape or args.word_drop else None
     val = encode(vocab, held)
     print(f"{len(train)} training sequences ({len(val)} held out), vocabulary {len(vocab)}, skipped {dict(skipped)}",
@@ -130,7 +137,7 @@ def main(argv=None):
                                   "init": args.init or None, "weight_init": args.weight_init,
                                   "dropout": args.dropout, "held_out": args.held_out,
                                   "split_seed": args.split_seed, "word_shape": args.word_shape,
-                                  "word_drop": args.word_drop})
+                                  "word_drop": args.word_drop, "echo": args.echo})
     tmp = os.path.join(args.out, VOCAB_FILE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(vocab.to_dict(), f)

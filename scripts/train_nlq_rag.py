@@ -15,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_nlq import (BLOCK_SLACK, HELD_OUT, SHIPPED_LAYERS, SHIPPED_STAGES, evaluate_checkpoint,  # noqa: E402
-                       parse_stages, split_examples)
+from train_nlq import (BLOCK_SLACK, add_common_args, evaluate_checkpoint, parse_stages,  # noqa: E402
+                       split_examples)
 import numpy as np  # noqa: E402
 
 from tinyllm.models.gpt import GPTConfig  # noqa: E402
@@ -48,17 +48,7 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=1, help="retrieved examples in the prompt")
     ap.add_argument("--style", default="words", choices=("words", "copy"), help="how a neighbour's copies are written")
     ap.add_argument("--pool", type=int, default=3, help="training draws its k neighbours from this many nearest")
-    ap.add_argument("--stages", default=SHIPPED_STAGES, help="ITERS@LR,... as in train_nlq.py")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=SHIPPED_LAYERS)
-    ap.add_argument("--embd", type=int, default=128)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--held-out", type=int, default=HELD_OUT, help="distilled examples kept out of training")
-    ap.add_argument("--out", default="data/nlq_rag_model")
-    ap.add_argument("--examples", default="", help="distilled examples JSONL(.gz) (default data/nlq_examples.jsonl.gz)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
-    ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
+    add_common_args(ap, out="data/nlq_rag_model")
     args = ap.parse_args(argv)
     if args.eval_only:
         return evaluate_checkpoint(args)
