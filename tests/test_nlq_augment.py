@@ -15,8 +15,8 @@ def data():
 
 
 def _words(vocab, prompt):
-    """{@i id: word id} of a prompt `<index> @0 w0 ... <sep>`."""
-    return {prompt[k]: prompt[k + 1] for k in range(1, len(prompt) - 1, 2)}
+    """{@i id: word id} of a prompt (`<index> @0 w0 ... <sep>`, or its echo form)."""
+    return {vocab.stoi[f"@{i}"]: w for i, w in enumerate(vocab.split_prompt(prompt)[1])}
 
 
 def _copied_words(vocab, pair):
@@ -69,3 +69,22 @@ def test_bad_probabilities_are_refused_by_name(data):
         WordNoise(vocab, p_drop=-0.1)
     with pytest.raises(ValueError, match="at most 1"):
         WordNoise(vocab, p_shape=0.6, p_drop=0.6)
+
+
+
+@pytest.fixture(scope="module")
+def echo_data():
+    """(vocab, training pairs) with echo prompts (the question read twice), from every 50th distilled example."""
+    vocab, pairs, _ = build(load_examples()[::50], echo=True)
+    return vocab, pairs
+
+
+@settings(deadline=None, max_examples=20)
+@given(pick=st.integers(0, 10**6), seed=st.integers(0, 2**32 - 1))
+def test_noise_on_echo_prompts_changes_both_readings_alike(echo_data, pick, seed):
+    vocab, pairs = echo_data
+    pair = pairs[pick % len(pairs)]
+    prompt, ir = WordNoise(vocab, 0.3, 0.3)(pair, np.random.default_rng(seed))
+    index_id, ws = vocab.split_prompt(prompt)
+    assert prompt == vocab.join_prompt(index_id, ws) and len(ir) == len(pair[1])
+    assert _copied_words(vocab, (prompt, ir)) == _copied_words(vocab, pair)

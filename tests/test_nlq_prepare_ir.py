@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from tinyllm.nlq.compiler import compile_ir
 from tinyllm.nlq.ir import Unsupported, parse_dsl
-from tinyllm.nlq.prepare_ir import build, canonical_order, clauses, encode, load_examples
+from tinyllm.nlq.prepare_ir import Vocab, build, canonical_order, clauses, encode, load_examples
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "train_nlq.py"
 
@@ -91,3 +91,35 @@ def test_held_out_examples_stay_out_of_training_and_encode_with_its_vocabulary()
     assert n >= 30           # the rest use a literal or structure token the 550 training examples lack
     with pytest.raises(ValueError, match="--held-out"):
         mod.split_examples(examples, 600, seed=0)
+
+
+@pytest.fixture(scope="module")
+def vocabs():
+    """(plain vocabulary, echo vocabulary) built from every 50th distilled example."""
+    examples = load_examples()[::50]
+    return build(examples)[0], build(examples, echo=True)[0]
+
+
+@settings(deadline=None, max_examples=50)
+@given(word_ids=st.lists(st.integers(0, 10**6), max_size=40), index=st.sampled_from(["articles", "gutenberg"]))
+def test_echo_prompt_reads_the_words_twice_and_splits_back(vocabs, word_ids, index):
+    plain, echo = vocabs
+    ws = [w % len(echo) for w in word_ids]
+    i = echo.stoi[f"<{index}>"]
+    p = echo.join_prompt(i, ws)
+    assert p[1:1 + len(ws)] == ws and echo.itos[p[1 + len(ws)]] == "<echo>"     # first reading: the bare words
+    assert [echo.itos[t] for t in p[2 + len(ws):-1:2]] == [f"@{k}" for k in range(len(ws))]
+    assert echo.split_prompt(p) == (i, ws) and plain.split_prompt(plain.join_prompt(i, ws)) == (i, ws)
+    assert len(p) == len(plain.join_prompt(i, ws)) + len(ws) + 1
+
+
+def test_echo_is_saved_with_the_vocabulary_and_old_vocabularies_load_plain(vocabs):
+    plain, echo = vocabs
+    q = "passages mentioning pieces of eight in Treasure Island"
+    assert Vocab.from_dict(echo.to_dict()).echo and not Vocab.from_dict(plain.to_dict()).echo
+    assert "echo" not in plain.to_dict()                   # vocabularies saved before echo existed read the same
+    p, e = plain.prompt(q, "gutenberg"), echo.prompt(q, "gutenberg")
+    n = (len(p) - 2) // 2
+    assert e[len(e) - len(p) + 1:] == p[1:] and e[1:1 + n] == p[2::2][:n]
+    with pytest.raises(ValueError, match="<echo>"):
+        Vocab(["<pad>", "<sep>"], echo=True)

@@ -4,6 +4,10 @@ One sequence per example: `<index> @0 w0 @1 w1 ... <sep> IR... <end>`. Each ques
 marker token @i, the same token the IR uses to copy word i: with tied embeddings, copying is "attend to the word,
 emit the marker before it", which a two-layer transformer learns quickly (a pointer network for free). Words are
 lower-cased; rare ones become a shape token (<Aa>, <a>, <9>, <?>) so unseen names still look like names.
+
+Echo prompts (`Vocab(echo=True)`): `<index> w0 w1 ... <echo> @0 w0 @1 w1 ... <sep> IR...`. A causal model sees
+only the words to the left of w_i; reading the question twice lets the second reading of w_i attend to the whole
+first one, so each word knows what follows it (where a phrase ends, which noun a modifier belongs to).
 """
 import collections
 import gzip
@@ -15,7 +19,7 @@ from . import schema
 from .ir import END, OCCS, Unsupported, parse_dsl, words
 
 MAX_WORDS = 40            # longer questions are refused (CannotTranslate) rather than truncated
-SPECIALS = ("<pad>", "<sep>", "<articles>", "<gutenberg>", "<unk>")
+SPECIALS = ("<pad>", "<sep>", "<articles>", "<gutenberg>", "<unk>", "<echo>")
 SHAPES = ("w:<Aa>", "w:<a>", "w:<9>", "w:<?>")
 
 
@@ -32,13 +36,17 @@ def word_token(w, known):
 
 
 class Vocab:
-    """Token <-> id for prompts and IR; saved as JSON next to the checkpoint (nlq_vocab.json)."""
+    """Token <-> id for prompts and IR; saved as JSON next to the checkpoint (nlq_vocab.json).
+    `echo` says whether prompts read the question twice (see the module docstring)."""
 
-    def __init__(self, tokens):
+    def __init__(self, tokens, echo=False):
         self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             raise ValueError("vocabulary tokens must be unique")
+        if echo and "<echo>" not in self.stoi:
+            raise ValueError("an echo vocabulary needs the <echo> token")
+        self.echo = bool(echo)
 
     def __len__(self):
         return len(self.itos)
@@ -51,17 +59,26 @@ class Vocab:
         ws = words(question)
         if len(ws) > MAX_WORDS:
             raise ValueError(f"question has {len(ws)} words; at most {MAX_WORDS} are supported")
-        toks = [f"<{index}>"]
-        for i, (w, _, _) in enumerate(ws):
-            toks += [f"@{i}", word_token(w, self.stoi)]
-        return self.ids(toks + ["<sep>"])
+        return self.join_prompt(self.ids([f"<{index}>"])[0], self.ids([word_token(w, self.stoi) for w, _, _ in ws]))
+
+    def join_prompt(self, index_id, word_ids):
+        """[<index>, (w0 .. <echo>,) @0, w0, @1, w1, ..., <sep>] from the index token's id and the word ids."""
+        out = [index_id] + (list(word_ids) + [self.stoi["<echo>"]] if self.echo else [])
+        for i, w in enumerate(word_ids):
+            out += [self.stoi[f"@{i}"], w]
+        return out + [self.stoi["<sep>"]]
+
+    def split_prompt(self, prompt):
+        """(index id, word ids) of a prompt: the inverse of join_prompt."""
+        n = (len(prompt) - 3) // 3 if self.echo else (len(prompt) - 2) // 2
+        return prompt[0], list(prompt[len(prompt) - 2 * n:len(prompt) - 1:2])     # the w_i after each @i
 
     def to_dict(self):
-        return {"tokens": self.itos}
+        return {"tokens": self.itos, **({"echo": True} if self.echo else {})}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["tokens"])
+        return cls(d["tokens"], echo=d.get("echo", False))
 
 
 def load_examples(path=None):
@@ -92,8 +109,8 @@ def canonical_order(ir):
 AFTER_CLAUSES = frozenset({"msm", "sort", "size", "from", "tth", "src", "hl", END})   # tokens that end the clauses
 
 
-def build(examples, min_word=3, min_literal=2):
-    """(Vocab, [(prompt_ids, ir_ids)], skipped counts by reason) from distilled examples."""
+def build(examples, min_word=3, min_literal=2, echo=False):
+    """(Vocab, [(prompt_ids, ir_ids)], skipped counts by reason) from distilled examples; `echo`: see Vocab."""
     parsed, skipped = [], collections.Counter()
     word_counts, lit_counts, struct = collections.Counter(), collections.Counter(), set()
     for ex in examples:
@@ -116,7 +133,7 @@ def build(examples, min_word=3, min_literal=2):
     fields = sorted({f"f:{f}" for i in schema.INDEXES for f in schema.field_types(i)})
     tokens = list(SPECIALS) + [f"@{i}" for i in range(MAX_WORDS)] + sorted(struct | set(fields)) + literals
     tokens += list(SHAPES) + sorted(w for w, n in word_counts.items() if n >= min_word and w not in SHAPES)
-    vocab = Vocab(dict.fromkeys(tokens))
+    vocab = Vocab(dict.fromkeys(tokens), echo=echo)
     pairs = _pairs(vocab, parsed, skipped)
     return vocab, pairs, skipped
 
@@ -166,7 +183,7 @@ class WordNoise:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
         if p_shape + p_drop > 1.0:
             raise ValueError(f"p_shape + p_drop must be at most 1, got {p_shape} + {p_drop}")
-        self.p_shape, self.p_drop = p_shape, p_drop
+        self.vocab, self.p_shape, self.p_drop = vocab, p_shape, p_drop
         self.marker = np.array([vocab.stoi[f"@{i}"] for i in range(MAX_WORDS)])      # word index -> @i id
         self.index_of = {int(t): i for i, t in enumerate(self.marker)}               # @i id -> word index
         shape = np.arange(len(vocab))                                              # id -> its shape's id
@@ -176,25 +193,21 @@ class WordNoise:
         self.shape = shape
 
     def __call__(self, pair, rng):
-        """(prompt_ids, ir_ids) -> a noisy copy; the prompt is `<index> @0 w0 ... @n-1 wn-1 <sep>`."""
+        """(prompt_ids, ir_ids) -> a noisy copy (both prompt layouts: Vocab.split_prompt / join_prompt)."""
         prompt, ir = pair
-        n = (len(prompt) - 2) // 2
+        index_id, ws = self.vocab.split_prompt(prompt)
         copied = {self.index_of[t] for t in ir if t in self.index_of}
-        u = rng.random(n)
+        u = rng.random(len(ws))
         keep, new_index = [], {}
-        for i in range(n):
-            w = prompt[2 + 2 * i]
+        for i, w in enumerate(ws):
             if i not in copied and u[i] < self.p_drop:
                 continue
             if i not in copied and u[i] < self.p_drop + self.p_shape:
                 w = int(self.shape[w])
             new_index[i] = len(keep)
             keep.append(w)
-        out = [prompt[0]]
-        for j, w in enumerate(keep):
-            out += [int(self.marker[j]), w]
         ir = [int(self.marker[new_index[self.index_of[t]]]) if t in self.index_of else t for t in ir]
-        return out + [prompt[-1]], ir
+        return self.vocab.join_prompt(index_id, keep), ir
 
 
 def ir_end_id(vocab):
