@@ -61,10 +61,10 @@ class Context:
             return False
 
 
-def _int_value(ctx, lo, hi):
+def _int_value(ctx, lo, hi, taken=frozenset()):
     yield ctx.memo(("int", lo, hi), lambda: frozenset(
         {f"@{i}" for i, w in enumerate(ctx.words) if w.isdigit() and lo <= int(w) <= hi}
-        | {t for t in ctx.literals if t[1:].isdigit() and lo <= int(t[1:]) <= hi}))
+        | {t for t in ctx.literals if t[1:].isdigit() and lo <= int(t[1:]) <= hi})) - taken
     yield {SEP}
 
 
@@ -83,7 +83,7 @@ def _math_paths(ctx, field):
     return out
 
 
-def _date_value_g(ctx, field):
+def _date_value_g(ctx, field, taken=frozenset()):
     """A whole date literal, a copied ISO date ("2025-12-26"), a copied year (or year-month) then a literal
     suffix ("-06-01") or a literal month then a copied day ("2026" "-02-" "27"), or date math around a copied
     number ("2026-07-01||-" "45" "d/d"). Every path ends in a valid date."""
@@ -94,12 +94,13 @@ def _date_value_g(ctx, field):
         and ctx.date_ok(field, w)))
     years = ctx.memo("years", lambda: frozenset(
         f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}(-\d\d)?", w)))
-    tok = yield full | iso | years | set(math)
+    math = {t: paths for t, paths in math.items() if set(paths) - taken}     # anchors with a number still free
+    tok = yield full | (iso | years) - taken | set(math)
     if tok in full or tok in iso:
         yield {SEP}
         return
     if tok in math:
-        number = yield set(math[tok])
+        number = yield set(math[tok]) - taken
         yield math[tok][number]
         yield {SEP}
         return
@@ -109,49 +110,63 @@ def _date_value_g(ctx, field):
         t for t in ctx.literals if not t[1:2].isdigit() and ctx.date_ok(field, year + t[1:])))
     middle = ctx.memo(("mid", field, year), lambda: {t: frozenset(d for d, w in days if ctx.date_ok(field, year + t[1:] + w))
                                                      for t in ctx.literals if t.endswith("-") and not t[1:2].isdigit()})
-    tok = yield suffix | {t for t, ds in middle.items() if ds} | ({SEP} if ctx.date_ok(field, year) else set())
+    tok = yield suffix | {t for t, ds in middle.items() if ds - taken} | ({SEP} if ctx.date_ok(field, year) else set())
     if tok in suffix:
         yield {SEP}
     elif tok != SEP:
-        yield middle[tok]
+        yield middle[tok] - taken
         yield {SEP}
 
 
-def _str_value(ctx):
+def _str_value(ctx, taken=frozenset()):
     """Copies and literals. Copied words run left to right without gaps (`@4 @5`, never `@5 @5` or `@5 @2`),
-    as in every training value, and a value does not start by copying bare punctuation."""
+    as in every training value, and a value does not start by copying bare punctuation or a `taken` word."""
     copies = ctx.memo("copies", lambda: frozenset(f"@{i}" for i in range(len(ctx.words))))
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
-    tok = yield starts | strs
+    tok = yield (starts - taken) | strs
     for _ in range(MAX_PIECES - 1):
         if tok.startswith("@"):
             after = int(tok[1:]) + 1
-            allowed = {SEP} | strs | ({f"@{after}"} if after < len(ctx.words) else set())
+            allowed = {SEP} | strs | ({f"@{after}"} if after < len(ctx.words) else set()) - taken
         else:
-            allowed = {SEP} | starts
+            allowed = {SEP} | (starts - taken)
         tok = yield allowed
         if tok == SEP:
             return
     yield {SEP}
 
 
-def _value(ctx, field):
+def _value(ctx, field, taken):
     kind = ctx.kind[field]
     if kind == "numeric":
-        return _int_value(ctx, 0, 10**9)
+        return _int_value(ctx, 0, 10**9, taken)
     if kind == "date":
-        return _date_value_g(ctx, field)
-    return _str_value(ctx)
+        return _date_value_g(ctx, field, taken)
+    return _str_value(ctx, taken)
 
 
-def _clause(ctx):
-    """After an occurrence token: OP [f:F] ARGS. Yields allowed sets; returns nothing."""
+def _copies(grammar, seen):
+    """Pass a sub-grammar's allowed sets through unchanged, adding every copy token (@i) it is sent to `seen`."""
+    try:
+        allowed = next(grammar)
+        while True:
+            tok = yield allowed
+            if tok.startswith("@"):
+                seen.add(tok)
+            allowed = grammar.send(tok)
+    except StopIteration:
+        return
+
+
+def _clause(ctx, taken=frozenset()):
+    """After an occurrence token: OP [f:F] ARGS. Yields allowed sets; returns nothing. A question word copied by
+    an earlier clause (`taken`) is not copied again: each word of a question plays one part in it."""
     op = yield {op for op, kinds in OP_KINDS.items() if ctx.fields(kinds)} | {"multi_match", "match_all"}
     if op == "match_all":
         return
     if op == "multi_match":
-        yield from _str_value(ctx)
+        yield from _str_value(ctx, taken)
         text, used = ctx.fields(("text",)), set()
         tok = yield text
         used.add(tok)
@@ -172,14 +187,14 @@ def _clause(ctx):
                 return
             bounds = [b for b in bounds if b[0] != tok[0]]        # one lower (gt/gte) and one upper (lt/lte)
             n += 1
-            yield from _value(ctx, field)
-    yield from _value(ctx, field)
+            yield from _value(ctx, field, taken)
+    yield from _value(ctx, field, taken)
     if op == "terms":
         for _ in range(MAX_TERMS - 1):
             tok = yield {"<next>", "<more>"}
             if tok == "<next>":
                 return
-            yield from _value(ctx, field)
+            yield from _value(ctx, field, taken)
         return
     if op == "match":
         tok = yield {"and", "fuzzy", "<next>"}
@@ -191,7 +206,7 @@ def ir_grammar(ctx):
     """Generator: yields allowed next-token sets; `<next>`/`<more>` are pseudo-tokens meaning "whatever
     follows" / "another value" (expanded by Constraint). Ends after <end>."""
     occs = ["<must>", "<filter>", "<should>", "<must_not>"]
-    n, should = 0, 0
+    n, should, taken = 0, 0, set()                             # taken: words copied by the clauses so far
     tok = yield {"<q>", *occs, "<next>"}
     if tok == "<q>":
         yield from _clause(ctx)
@@ -199,7 +214,7 @@ def ir_grammar(ctx):
     while tok != "<q>" and tok != "<next>" and n < MAX_CLAUSES:
         should += tok == "<should>"
         occs = occs[occs.index(tok):]                          # canonical order: must, filter, should, must_not
-        yield from _clause(ctx)
+        yield from _copies(_clause(ctx, frozenset(taken)), taken)
         n += 1
         tok = yield set(occs if n < MAX_CLAUSES else ()) | {"<next>"}
     tok = yield {"msm", "<next>"} if should else {"<next>"}

@@ -106,6 +106,18 @@ def canonical_order(ir):
     return [t for c in sorted(parts, key=key) for t in c] + list(ir[end:])
 
 
+def reuses_a_copy(ir):
+    """True when two query clauses copy the same question word: the teacher sometimes says one value twice
+    ("cs.AI papers in the cs.AI category"); the decoder lets each word play one part (constrained._clause)."""
+    seen = set()
+    for clause in clauses(ir)[0]:
+        copies = {t for t in clause if t.startswith("@")}
+        if copies & seen:
+            return True
+        seen |= copies
+    return False
+
+
 AFTER_CLAUSES = frozenset({"msm", "sort", "size", "from", "tth", "src", "hl", END})   # tokens that end the clauses
 
 
@@ -121,6 +133,9 @@ def build(examples, min_word=3, min_literal=2, echo=False):
             continue
         if len(words(ex["question"])) > MAX_WORDS:
             skipped["too many words"] += 1
+            continue
+        if reuses_a_copy(ir):
+            skipped["copy reused"] += 1
             continue
         parsed.append((ex, ir))
         word_counts.update("w:" + w.lower() for w, _, _ in words(ex["question"]))
