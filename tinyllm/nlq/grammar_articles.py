@@ -8,7 +8,7 @@ import datetime as dt
 
 from . import dates
 from .templates import Clause, either_terms, listing
-from .values import phrases, words
+from .values import hyphenated, searchable_phrases, words
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
@@ -131,8 +131,11 @@ def title_word(rng, doc, values):
     w = rng.choice(ws)
     return Clause("title_word", {"match": {"title": w}}, "must",
                   [f"with {w} in the title", f"whose title mentions {w}", f"titled with the word {w}",
-                   f"with '{w}' in their titles", f"that have {w} in the title"],
-                  terse=[f"title:{w}", f"{w} in title"], text_field="title")
+                   f"with '{w}' in their titles", f"that have {w} in the title", f"mentioning {w} in its title",
+                   f"mentioning {w} in the title", f"whose title has {w}", f"with a title mentioning {w}",
+                   f"that mention {w} in their title"],
+                  pre=[w], terse=[f"title:{w}", f"{w} in title", f"titles mentioning {w}", f"titles with {w}"],
+                  text_field="title", said=w)
 
 
 def title_words_and(rng, doc, values):
@@ -142,17 +145,34 @@ def title_words_and(rng, doc, values):
     a, b = rng.sample(ws, 2)
     return Clause("title_words_and", {"match": {"title": {"query": f"{a} {b}", "operator": "and"}}}, "must",
                   [f"whose titles contain both {a} and {b}", f"with {a} and {b} in the title",
-                   f"with both '{a}' and '{b}' in the title"], terse=[f"title:{a}+{b}"], text_field="title")
+                   f"with both '{a}' and '{b}' in the title", f"whose title mentions both {a} and {b}",
+                   f"mentioning both {a} and {b} in the title", f"with titles mentioning both {a} and {b}"],
+                  terse=[f"title:{a}+{b}", f"titles mentioning both {a} and {b}", f"titles with {a} and {b}"],
+                  text_field="title")
+
+
+def _phrase(rng, text, values, fields, n):
+    """A searched-for phrase of `text`: a hyphenated compound a fifth of the time (one word to people, a phrase
+    to the engine: "vision-language"), else an n-word run shaped like a search (values.searchable_phrases)."""
+    compounds = hyphenated(text)
+    if compounds and rng.random() < 0.2:
+        return rng.choice(compounds)
+    ps = searchable_phrases(rng, text, values, fields, n)
+    return rng.choice(ps) if ps else None
 
 
 def title_phrase(rng, doc, values):
-    ps = phrases(doc["title"], n=rng.choice([2, 2, 3]))
-    if not ps:
+    """A phrase of the title, quoted or said plainly ("state space papers", "with world model in the title"):
+    always a match_phrase on exactly that span."""
+    p = _phrase(rng, doc["title"], values, ("title", "abstract"), rng.choice([2, 2, 3]))
+    if p is None:
         return None
-    p = rng.choice(ps)
     return Clause("title_phrase", {"match_phrase": {"title": p}}, "must",
                   [f'with the phrase "{p}" in the title', f'whose title contains "{p}"', f'titled "...{p}..."',
-                   f'with "{p}" in the title'], terse=[f'title:"{p}"'], text_field="title")
+                   f'with "{p}" in the title', f"with {p} in the title", f"whose title mentions {p}",
+                   f"mentioning {p} in the title", f"with {p} in its title", f"whose title says {p}",
+                   f"with the phrase {p} in the title"],
+                  pre=[p], terse=[f'title:"{p}"', f"{p} in title", p], text_field="title", said=p)
 
 
 def abstract_word(rng, doc, values):
@@ -162,8 +182,10 @@ def abstract_word(rng, doc, values):
     w = rng.choice(ws)
     return Clause("abstract_word", {"match": {"abstract": w}}, "must",
                   [f"about {w}", f"mentioning {w}", f"that discuss {w}", f"whose abstract mentions {w}",
-                   f"with {w} in the abstract", f"that talk about {w}", f"dealing with {w}"],
-                  terse=[w, f"abstract:{w}"], text_field="abstract")
+                   f"with {w} in the abstract", f"that talk about {w}", f"dealing with {w}",
+                   f"that mention {w} in the abstract", f"with an abstract mentioning {w}",
+                   f"mentioning {w} in the abstract"],
+                  terse=[w, f"abstract:{w}"], text_field="abstract", said=w)
 
 
 def abstract_words_and(rng, doc, values):
@@ -183,13 +205,16 @@ def abstract_words_and(rng, doc, values):
 
 
 def abstract_phrase(rng, doc, values):
-    ps = phrases(doc["abstract"], n=2)
-    if not ps:
+    """A phrase of the abstract, quoted or said plainly ("papers on knowledge distillation"): a match_phrase."""
+    p = _phrase(rng, doc["abstract"], values, ("title", "abstract"), rng.choice([2, 2, 3]))
+    if p is None:
         return None
-    p = rng.choice(ps)
     return Clause("abstract_phrase", {"match_phrase": {"abstract": p}}, "must",
                   [f'about "{p}"', f'that mention "{p}" in the abstract', f'whose abstract has the phrase "{p}"',
-                   f'discussing "{p}"', f"whose abstract has the exact phrase {p}"], terse=[f'"{p}"'], text_field="abstract")
+                   f'discussing "{p}"', f"whose abstract has the exact phrase {p}", f"on {p}", f"mentioning {p}",
+                   f"that discuss {p}", f"whose abstract mentions {p}", f"with {p} in the abstract",
+                   f"that mention {p} in the abstract", f"dealing with {p}"],
+                  terse=[f'"{p}"', f"abstract: {p}"], text_field="abstract", said=p)
 
 
 def _nice(day):

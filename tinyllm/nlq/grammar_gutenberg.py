@@ -10,7 +10,7 @@ import datetime as dt
 from . import dates
 from .grammar_articles import relative_wordings
 from .templates import Clause, either_terms
-from .values import names, phrases, words
+from .values import name_phrases, names, searchable_phrases, words
 
 PD = "publication_date"
 ORDINALS = {16: "sixteenth", 17: "seventeenth", 18: "eighteenth", 19: "nineteenth", 20: "twentieth"}
@@ -82,13 +82,17 @@ def book_id(rng, doc, values):
 
 
 def content_word(rng, doc, values):
+    """One word of the passage: a character's name when it has one (said capitalised, "Heathcliff passages"),
+    else a long content word."""
     pool = names(doc["content"]) or words(doc["content"], min_len=6)
     if not pool:
         return None
     w = rng.choice(pool)
+    said = w.capitalize() if w in names(doc["content"]) else w
     return Clause("content_word", {"match": {"content": w}}, "must",
-                  [f"mentioning {w}", f"about {w}", f"that mention {w}", f"where {w} appears",
-                   f"containing the word {w}", f"that talk about {w}"], terse=[w], text_field="content")
+                  [f"mentioning {said}", f"about {said}", f"that mention {said}", f"where {said} appears",
+                   f"containing the word {said}", f"that talk about {said}", f"where {said} is mentioned"],
+                  pre=[said] if said != w else [], terse=[said], text_field="content", said=said)
 
 
 def content_words_and(rng, doc, values):
@@ -102,14 +106,25 @@ def content_words_and(rng, doc, values):
 
 
 def content_phrase(rng, doc, values):
-    ps = phrases(doc["content"], n=rng.choice([2, 3, 3]))
-    if not ps:
-        return None
-    p = rng.choice(ps)
+    """A phrase of the passage, quoted or said plainly: a multi-word name a third of the time ("Captain Hook
+    passages", "where is Miss Havisham mentioned"), else a run shaped like a search ("pieces of eight")."""
+    people = name_phrases(doc["content"])
+    if people and rng.random() < 0.35:
+        said = rng.choice(people)
+    else:
+        ps = searchable_phrases(rng, doc["content"], values, ("content",), rng.choice([2, 2, 3]))
+        if not ps:
+            return None
+        said = rng.choice(ps)
+    p = said.lower()
     return Clause("content_phrase", {"match_phrase": {"content": p}}, "must",
-                  [f'with the phrase "{p}"', f'containing "{p}"', f'where the text says "{p}"',
-                   f'that include the words "{p}"', f'quoting "{p}"', f"with the exact words {p}",
-                   f"that say {p}", f"that contain the words {p} in that order"], terse=[f'"{p}"'], text_field="content")
+                  [f'with the phrase "{said}"', f'containing "{said}"', f'where the text says "{said}"',
+                   f'that include the words "{said}"', f'quoting "{said}"', f"with the exact words {said}",
+                   f"that say {said}", f"that contain the words {said} in that order", f"mentioning {said}",
+                   f"that mention {said}", f"where {said} is mentioned", f"where {said} appears", f"about {said}",
+                   f"with {said} in them"] + ([] if said != p else [f"mentioning the {p}", f"about the {p}",
+                                                                    f"where the {p} is mentioned"]),
+                  pre=[said], terse=[f'"{said}"', said], text_field="content", said=said)
 
 
 def date_absolute(rng, doc, values):

@@ -138,6 +138,8 @@ class TemplateTeacher:
             return None
         np_, terse = self._np(rng, index, clauses)
         q = np_ if terse else T.say(rng, T.SEARCH_FORMS, np=np_)
+        if len(clauses) == 1 and clauses[0].said and clauses[0].text_field != "title" and rng.random() < 0.3:
+            q = T.say(rng, T.WHERE_FORMS[index], x=clauses[0].said)     # "where is Captain Hook mentioned?"
         return self._example(index, q, T.search_body(T.assemble(clauses)), T.search_intent(clauses), "set", clauses)
 
     def _count(self, rng, index, v):
@@ -305,7 +307,7 @@ class TemplateTeacher:
         mm = {"query": value, "fields": fields}
         if "phrase" in text.kind:
             mm["type"] = "phrase"
-            value = f'"{value}"'
+            value = f'"{value}"' if rng.random() < 0.5 else value    # a phrase is said plainly as often as quoted
         q = T.say(rng, ["anything about {w}", "{w}", "search everything for {w}", "anything mentioning {w}",
                         "find {w} anywhere", "whatever matches {w}"], w=value)
         return self._example(index, q, {"query": {"multi_match": mm}}, "any_field", "set", [])

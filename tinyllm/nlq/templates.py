@@ -19,6 +19,7 @@ class Clause:
     terse: list = field(default_factory=list)  # e.g. ["author Hao Li"]
     text_field: str = ""       # the text field a match clause searches (for highlight heads)
     extra: dict = field(default_factory=dict)  # e.g. {"now": DATA_NOW}
+    said: str = ""             # a text value as the question names it, unquoted ("Captain Hook"), for "where is X"
 
 
 def assemble(clauses):
@@ -40,12 +41,16 @@ def assemble(clauses):
 
 
 def noun_phrase(rng, noun, clauses):
-    """'robotics papers by Hao Li from last month': at most one adjective, then the modifiers in a shuffled order."""
+    """'robotics papers by Hao Li from last month': at most one adjective, then the modifiers in a shuffled order.
+
+    A topic (a text clause with a pre-noun form: "vision-language papers in cs.CV") is the adjective two times in
+    three when there is one, so the topic in front of the noun is said inside multi-filter questions too."""
     pre = [c for c in clauses if c.pre]
+    topics = [c for c in pre if c.text_field]
     adjective = ""
     rest = list(clauses)
     if pre and rng.random() < 0.6:
-        chosen = rng.choice(pre)
+        chosen = rng.choice(topics if topics and rng.random() < 0.67 else pre)
         adjective = rng.choice(chosen.pre) + " "
         rest.remove(chosen)
     rng.shuffle(rest)
@@ -180,6 +185,12 @@ MIN_FORMS = ["when was the earliest of the {np} published?", "earliest publicati
 MAX_FORMS = ["most recent publication date among {np}", "when was the latest of the {np} published?",
              "latest date of {np}", "newest date for {np}", "what is the last publication date of {np}?",
              "when did the most recent of the {np} appear?", "date of the newest of the {np}"]
+# a whole question around one text value said plainly (Clause.said): the search is over the index's text field
+WHERE_FORMS = {"gutenberg": ["where is {x} mentioned?", "where does {x} appear?", "which passages mention {x}?",
+                             "where do the books mention {x}?", "find mentions of {x}", "where is {x} in the books?",
+                             "show me where {x} comes up"],
+               "articles": ["which papers mention {x}?", "where is {x} discussed?", "papers on {x}?",
+                            "find work on {x}", "what is there on {x}?"]}
 HIGHLIGHT_FORMS = ["{np}, highlighting the matches", "show where {np} match, with highlights",
                    "{np} with the matching {field} highlighted", "highlight matches in {np}",
                    "find {np} and highlight the {field}"]

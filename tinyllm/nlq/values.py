@@ -48,16 +48,91 @@ def words(text, min_len=4):
     return [t.lower() for t in toks if len(t) >= min_len and t.lower() not in STOPWORDS]
 
 
+# Words that cannot begin or end a searched-for phrase: function words, common verbs and sentence adverbs.
+# People search noun phrases ("pieces of eight", "state space", "white whale"), never "images whose" or "analyze
+# both"; a connector ("of", "the") may only sit inside a phrase ("pieces of eight").
+EDGE_STOP = STOPWORDS | frozenset("""whose both being each every either neither just even well yet still thus hence
+however further here let may might must shall cannot among across after before about above below between against
+during within around since until because whether etc make makes made take takes took use uses show shows shown
+showed propose proposes proposed present presents introduce introduces achieve achieves enable enables allow
+allows provide provides analyze analyse thank thanks like get gets got go goes went gone come comes came see sees
+saw seen say says know knew known think thought tell told ask asked look looked seem seems seemed want wanted give
+gave given put never ever now again once out off down yes oh nor first last next another others whom himself
+herself itself themselves myself yourself ours yours hers theirs something anything nothing everything someone
+anyone nobody everyone thing things way ways also often always sometimes usually rather quite really perhaps
+while whilst though although unless whereas yet let lets lose lost keep kept find found tried try tries done
+doing does become became becomes remain remains existing including include includes included towards toward
+back away again too here there where""".split())
+CONNECTORS = frozenset("of and the a an in on to for with at from by or".split())   # may join a phrase's words
+HONORIFICS = frozenset("captain miss mrs mr sir lady lord uncle aunt colonel doctor professor madame madam "
+                       "father mother king queen prince princess count dr".split())
+
+
+def _edge_ok(word, right):
+    """True when `word` may stand at the left (right=False) or right end of a searched-for phrase."""
+    w = word.lower()
+    if w in EDGE_STOP or len(w) < 3:
+        return False
+    if w.endswith("ly") and len(w) > 4:        # adverbs ("highly detailed", "passing away too")
+        return False
+    return not (right and w.endswith("ed") and "-" not in w)   # "walls fell", "model trained": verbs end them
+
+
 def phrases(text, n=2):
-    """Runs of n consecutive content words that are adjacent in the text (candidate match_phrase values)."""
+    """Runs of n adjacent words with no punctuation between them, shaped like what people search for: neither end
+    a stop word, common verb or adverb ("state space", "pieces of eight"); lower case (match_phrase ignores case)."""
     toks = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|[^\sA-Za-z]", text)
     out = []
     for i in range(len(toks) - n + 1):
         run = toks[i:i + n]
-        if all(re.match(r"[A-Za-z]", t) and len(t) >= 3 for t in run) and not all(t.lower() in STOPWORDS for t in run) \
-                and run[0].lower() not in STOPWORDS and run[-1].lower() not in STOPWORDS:
+        if all(re.match(r"[A-Za-z]", t) and len(t) >= 2 for t in run) and _edge_ok(run[0], False) \
+                and _edge_ok(run[-1], True) and all(t.lower() in CONNECTORS or _edge_ok(t, False) for t in run[1:-1]):
             out.append(" ".join(t.lower() for t in run))
     return out
+
+
+def hyphenated(text):
+    """Hyphenated compounds ("vision-language", "chain-of-thought"): one word to the reader, a phrase to the
+    engine (the analyser splits it), lower-cased."""
+    found = re.findall(r"\b[A-Za-z][A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b", text)
+    return list(dict.fromkeys(w.lower() for w in found if len(w) >= 7))
+
+
+def name_phrases(text):
+    """Multi-word names inside sentences ("Captain Hook", "Miss Havisham", "Van Helsing"), in their own case:
+    2-3 capitalised words not at a sentence start, the first may be an honorific."""
+    found = re.findall(r"(?<=[a-z,;] )((?:[A-Z][a-z]+ ){1,2}[A-Z][a-z]{2,})(?![A-Za-z])", text)
+    out = []
+    for run in found:
+        ws = run.split()
+        if any(w.lower() in STOPWORDS - HONORIFICS for w in ws) or ws[-1].lower() in HONORIFICS | STOPWORDS:
+            continue
+        if run not in out:
+            out.append(run)
+    return out
+
+
+def common_phrases(values, fields, n=2, min_docs=3):
+    """{phrase: number of sampled documents using it} for n-word phrases in `fields` used by >= min_docs
+    documents: recurring phrases are terms ("language models", "reinforcement learning"), cached in values.extra."""
+    key = ("common_phrases", tuple(fields), n, min_docs)
+    if key not in values.extra:
+        df = {}
+        for d in values.docs:
+            for p in set(p for f in fields for p in phrases(d[f], n)):
+                df[p] = df.get(p, 0) + 1
+        values.extra[key] = {p: c for p, c in df.items() if c >= min_docs}
+    return values.extra[key]
+
+
+def searchable_phrases(rng, text, values, fields, n):
+    """Phrase candidates of `text` as people search them: two thirds of the time only those that recur across
+    the sampled documents (terms), else any edge-clean run; [] when the text has none."""
+    ps = phrases(text, n)
+    if rng.random() < 0.67:
+        common = common_phrases(values, fields, n)
+        ps = [p for p in ps if p in common] or ps
+    return ps
 
 
 def names(text):
