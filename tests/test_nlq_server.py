@@ -69,7 +69,7 @@ class StandIn:
     AGGS = {"size": 0, "aggs": {"per_author": {"terms": {"field": "author", "size": 5}}}}
     UNSAFE = {"query": {"match_all": {}}, "script_fields": {"x": {"script": "ctx._source"}}}
 
-    def translate(self, question, index):
+    def translate(self, question, index, search=None):      # scripted: no execution check
         if question.startswith("refuse"):
             raise CannotTranslate("out of scope: weather is not in these indexes")
         if question.startswith("crash"):

@@ -6,6 +6,7 @@ from tinyllm.nlq.cli import resolve_translator
 from tinyllm.nlq.evaluate import evaluate, load_cases
 from tinyllm.nlq.translator import DEFAULT_PATH, CannotTranslate, Translator, translate
 from tinyllm.nlq.testing import body_keys
+from tinyllm.nlq.validate import validate
 
 SHIPPED = (DEFAULT_PATH / "manifest.json").exists()
 SMOKE_IDS = ("a001", "a013", "a045", "a061", "g001", "g021", "g038")   # hand-written cases the shipped model gets right
@@ -51,3 +52,20 @@ def test_shipped_checkpoint_answers_a_handful_of_questions():
     report = evaluate(shared_backend(), cases, lambda index, q: t.translate(q, index))
     assert report.validity == 1.0
     assert [r["id"] for r in report.results if r["correct"]] == list(SMOKE_IDS), report.format()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoint in data/nlq_model/")
+def test_execution_check_changes_only_queries_that_find_nothing():
+    from tinyllm.nlq.nbest import is_empty
+    from tinyllm.nlq.testing import shared_backend
+    backend, t = shared_backend(), Translator.load()
+    for c in load_cases(schema.DATA_DIR / "nlq_testset.jsonl")[::7]:
+        try:
+            plain = t.translate(c.question, c.index)
+        except CannotTranslate:
+            continue
+        checked = t.translate(c.question, c.index, search=backend.search)
+        if not is_empty(backend.search(c.index, plain)):
+            assert checked == plain, c.question
+        elif checked != plain:                     # the fallback is another valid query that finds something
+            assert validate(c.index, checked) == checked and not is_empty(backend.search(c.index, checked))

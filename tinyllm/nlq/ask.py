@@ -135,10 +135,10 @@ def main(argv=None):
         print(json.dumps({"index": index, "query": body}, ensure_ascii=False))
     elif not args.json:                      # the query first: it is worth reading while the engine loads
         print(json.dumps(body, indent=2, ensure_ascii=False), flush=True)
-    return 0 if args.translate_only else _run_and_print(args, index, body)
+    return 0 if args.translate_only else _run_and_print(args, index, body, translator, question)
 
 
-def _run_and_print(args, index, body):
+def _run_and_print(args, index, body, translator, question):
     from elastic_transport import TransportError
     from elasticsearch import ApiError
     backend = None
@@ -148,6 +148,12 @@ def _run_and_print(args, index, body):
             print("started the embedded engine; loading the data it needs (tip: `tinyllm nlq load --serve` keeps "
                   "one running for many questions)", file=sys.stderr)
         backend.ensure_loaded((index,), progress=True)
+        checked = translator.execution_check(question, index, body, lambda i, b: run_query(backend, i, b))
+        if checked != body and not args.json:
+            print("that query finds nothing; the model's next most probable query that finds something:",
+                  file=sys.stderr)
+            print(json.dumps(checked, indent=2, ensure_ascii=False), flush=True)
+        body = checked
         result = run_query(backend, index, body)
     except QueryRejected as e:               # cannot happen after translate(); kept so no unchecked body runs
         return _fail(f"the query failed the safety gate: {e}", EXIT_CANNOT_TRANSLATE)

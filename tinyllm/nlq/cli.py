@@ -88,6 +88,12 @@ def cmd_eval(args):
     translate = resolve_translator(args.translator)
     backend = _connect(args)
     backend.ensure_loaded(schema.INDEXES, progress=True)
+    if args.translator == "model" and not args.no_execution_check:     # the engine is here: let the model use it
+        from .translator import Translator
+        translator = Translator.load()
+
+        def translate(index, question):
+            return translator.translate(question, index, search=backend.search)
 
     def progress(done, total, report):
         if done % 10 == 0 or done == total:
@@ -183,6 +189,8 @@ def build_parser():
     p.add_argument("cases", help="JSON Lines with id, index, question, gold, compare (and optional intent)")
     p.add_argument("--translator", default="model",
                    help="model (the shipped checkpoint, as in translate), baseline, or module:function")
+    p.add_argument("--no-execution-check", action="store_true",
+                   help="the model's greedy query only, even when it finds nothing (see nbest.py)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the full report as JSON")
     p = sub.add_parser("translate", parents=[common], help="translate questions in bulk")
     p.add_argument("--jsonl", required=True, metavar="IN", help="JSON Lines with id, index, question")

@@ -304,6 +304,12 @@ class Constraint:
     def allowed(self):
         return set().union(*(s for _, s in self._walk()))
 
+    def fork(self):
+        """An independent copy at the same position (beam search); the look-ahead cache is shared."""
+        twin = Constraint(self.ctx)
+        twin.path, twin.tokens, twin._cache = list(self.path), list(self.tokens), self._cache
+        return twin
+
     def advance(self, tok):
         for path, s in self._walk():
             if tok in s:

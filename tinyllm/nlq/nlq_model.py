@@ -52,10 +52,19 @@ class NLQModel:
             vocab = Vocab.from_dict(json.load(f))
         return cls(ckpt.model, vocab)
 
+    def prompt(self, question, index):
+        return self.vocab.prompt(question, index)
+
     def translate_ir(self, question, index):
         """(IR tokens, question) decoded greedily under the grammar mask."""
         from .constrained import decode
         return decode(self.model, self.vocab, question, index)
+
+    def candidates(self, question, index, width):
+        """Up to `width` search bodies, most probable first: beam search under the grammar mask (nbest.py)."""
+        from .nbest import nbest
+        return [compile_ir(tokens, question, index)
+                for _, tokens in nbest(self.model, self.vocab, question, index, width, self.prompt(question, index))]
 
     def translate(self, question, index):
         from .translator import CannotTranslate

@@ -199,7 +199,7 @@ def create_app(engine, translator):
 
         def translate():
             with translate_lock:
-                return translator.translate(question, index)
+                return translator.translate(question, index, search=engine.search)   # with the execution check
         try:
             body = await run_in_threadpool(translate)
         except CannotTranslate as e:

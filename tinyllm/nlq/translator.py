@@ -61,8 +61,9 @@ class Translator:
         kind = RAGModel if (path / RAG_FILE).exists() else NLQModel     # rag.json marks a retrieval-augmented one
         return cls(kind.load(path), path, scope)
 
-    def translate(self, question, index):
-        """A validated search body for `question` on `index`; CannotTranslate when off topic or unanswerable."""
+    def translate(self, question, index, search=None):
+        """A validated search body for `question` on `index`; CannotTranslate when off topic or unanswerable.
+        With `search` ((index, body) -> response), the execution check runs too (see execution_check)."""
         check_question(question, index)
         why = self.scope.refusal(question, index) if self.scope is not None else None   # scope.py: two checks
         if why:
@@ -71,11 +72,25 @@ class Translator:
             body = baseline.translate(index, question)
         else:
             body = self.model.translate(question, index)    # raises CannotTranslate itself when it abstains
+        body = self._finish(question, index, body)
+        return body if search is None else self.execution_check(question, index, body, search)
+
+    def _finish(self, question, index, body):
+        if self.model is not None:
             body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
         try:
             return validate(index, body)
         except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
             raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
+
+    def execution_check(self, question, index, body, search):
+        """`body` (this translator's answer), or, when it finds nothing, the model's most probable other candidate
+        that finds something (nbest.py; the keyword baseline has no candidates)."""
+        from .nbest import WIDTH, execution_check
+        if self.model is None:
+            return body
+        return execution_check(index, body, lambda: (self._finish(question, index, b)
+                                                     for b in self.model.candidates(question, index, WIDTH)), search)
 
 
 _DEFAULT = None

@@ -1,0 +1,72 @@
+"""N-best decoding under the grammar (nbest.py) and the execution check that falls back on it."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tinyllm.models.gpt import GPT, GPTConfig
+from tinyllm.nlq import schema
+from tinyllm.nlq.compiler import compile_ir
+from tinyllm.nlq.constrained import decode
+from tinyllm.nlq.nbest import execution_check, is_empty, nbest
+from tinyllm.nlq.validate import validate
+
+from test_nlq_constrained import QUESTIONS, VOCAB
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return GPT(GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=96, vocab_size=len(VOCAB)), seed=5)
+
+
+@settings(deadline=None, max_examples=15)
+@given(seed=st.integers(0, 2**31 - 1), q=st.sampled_from(QUESTIONS), index=st.sampled_from(schema.INDEXES),
+       width=st.integers(1, 4))
+def test_beams_are_valid_distinct_sorted_and_width_one_is_greedy(tiny, seed, q, index, width):
+    rng = np.random.default_rng(seed)
+    for p in tiny.parameters():                      # sharp random weights, so beams really disagree
+        p.data[...] = rng.normal(0, 0.5, p.data.shape).astype(p.data.dtype)
+    try:
+        greedy = decode(tiny, VOCAB, q, index)
+    except ValueError:                               # ran out of context: nothing to compare with
+        return
+    assert nbest(tiny, VOCAB, q, index, 1)[0][1] == greedy
+    beams = nbest(tiny, VOCAB, q, index, width)
+    scores = [s for s, _ in beams]
+    assert 1 <= len(beams) <= width and scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+    assert len({tuple(t) for _, t in beams}) == len(beams)
+    for _, tokens in beams:
+        validate(index, compile_ir(tokens, q, index))           # every candidate passes the safety gate
+
+
+def test_bad_width_is_refused_by_name(tiny):
+    with pytest.raises(ValueError, match="width"):
+        nbest(tiny, VOCAB, QUESTIONS[0], "articles", 0)
+
+
+def _response(n):
+    return {"hits": {"total": {"value": n, "relation": "eq"}, "hits": []}}
+
+
+def test_execution_check_keeps_a_body_that_finds_something_and_never_decodes_more():
+    def candidates():
+        raise AssertionError("candidates are only computed when the body finds nothing")
+    assert execution_check("articles", {"q": 0}, candidates, lambda index, body: _response(3)) == {"q": 0}
+
+
+def test_execution_check_takes_the_most_probable_other_candidate_that_finds_something():
+    hits = {0: 0, 1: 0, 2: 5, 3: 7}
+    search = lambda index, body: _response(hits[body["q"]])        # noqa: E731
+    body = {"q": 0}
+    assert execution_check("articles", body, lambda: iter([{"q": 0}, {"q": 1}, {"q": 2}, {"q": 3}]), search) == {"q": 2}
+    assert execution_check("articles", body, lambda: iter([{"q": 1}]), search) == body      # all empty: unchanged
+
+
+def test_execution_check_survives_an_engine_failure():
+    def search(index, body):
+        raise ConnectionError("engine down")
+    assert execution_check("articles", {"q": 0}, lambda: iter([{"q": 1}]), search) == {"q": 0}
+
+
+def test_is_empty_reads_raw_and_summarised_responses():
+    assert is_empty(_response(0)) and not is_empty(_response(2))
+    assert is_empty({"total": {"value": 0}, "hits": []}) and not is_empty({"total": {"value": 1}, "hits": []})
