@@ -122,6 +122,7 @@ class TemplateTeacher:
         merged.update(extra)
         # the template combination (head + filter kinds), so part 2 can hold out unseen combinations (NLQ.md M5)
         merged["template"] = self._head + ":" + "+".join(sorted(c.kind for c in clauses))
+        question = T.with_scope(self.rng, index, question)
         return Example(question=question, index=index, query=body, intent=intent, compare=compare,
                        teacher="template", extra=merged)
 

@@ -198,6 +198,30 @@ SOURCE_FORMS = ["just the {fields} of {np}", "{fields} only: {np}", "{np}, only 
                 "give me the {fields} of {np}", "list the {fields} for {np}"]
 
 
+# words that name where to look, not what to look for: said now and then after a question, they add no filter, so
+# the student learns that "in the whole index" or "in the library" is not a topic to search for
+SCOPE_PHRASES = {"articles": ["in the index", "in the whole index", "in the articles index", "on arXiv", "overall",
+                              "in the collection", "in the dataset", "in our data", "here", "in the database"],
+                 "gutenberg": ["in the index", "in the whole index", "in the gutenberg index", "in the library",
+                               "in the collection", "in the corpus", "here", "overall", "in the database",
+                               "across all the books"]}
+SCOPE_RATE = 0.12
+
+
+def with_scope(rng, index, question):
+    """`question`, or (SCOPE_RATE of the time) the same question with a scope phrase before its final "?";
+    never when a content word of the phrase is already in the question (a copy must point at one place)."""
+    if rng.random() >= SCOPE_RATE:
+        return question
+    phrase = rng.choice(SCOPE_PHRASES[index])
+    said = {w.lower().strip("?,.!:;'\"") for w in question.split()}
+    if said & (set(phrase.lower().split()) - {"in", "the", "on", "our", "all", "across"}):
+        return question
+    if question.endswith("?"):
+        return question[:-1].rstrip() + " " + phrase + "?"
+    return question + " " + phrase
+
+
 def search_body(query):
     return {"query": query}
 
