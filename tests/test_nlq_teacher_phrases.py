@@ -98,16 +98,6 @@ def test_unquoted_phrases_and_names_are_said(made):
     assert plain > 100 and names > 3 and where > 5 and pre > 20, (plain, names, where, pre)
 
 
-def test_a_phrase_before_the_noun_has_no_connector_inside(made):
-    """'state space papers' yes, 'pieces of eight passages' no: it would read as 'pieces of (eight passages)'."""
-    _, exs = made
-    for e in exs:
-        for field, value in _phrase_values(e.query):
-            i = e.question.lower().find(value)
-            if i >= 0 and re.match(r" (arXiv |book |text )?(" + "|".join(NOUNS) + r")\b", e.question[i + len(value):]):
-                assert not set(value.split()) & CONNECTORS, e.question
-
-
 def test_topics_are_said_before_the_noun_in_multi_filter_questions(made):
     _, exs = made
     hits = 0

@@ -8,7 +8,7 @@ import datetime as dt
 
 from . import dates
 from .templates import Clause, either_terms, listing
-from .values import compound_only, hyphenated, searchable_phrases, words
+from .values import hyphenated, searchable_phrases, words
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
@@ -172,8 +172,7 @@ def title_phrase(rng, doc, values):
                    f'with "{p}" in the title', f"with {p} in the title", f"whose title mentions {p}",
                    f"mentioning {p} in the title", f"with {p} in its title", f"whose title says {p}",
                    f"with the phrase {p} in the title"],
-                  pre=compound_only(p), terse=[f'title:"{p}"', f"{p} in title"] + compound_only(p),
-                  text_field="title", said=p)
+                  pre=[p], terse=[f'title:"{p}"', f"{p} in title", p], text_field="title", said=p)
 
 
 def abstract_word(rng, doc, values):

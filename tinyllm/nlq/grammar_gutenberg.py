@@ -10,7 +10,7 @@ import datetime as dt
 from . import dates
 from .grammar_articles import relative_wordings
 from .templates import Clause, either_terms
-from .values import compound_only, name_phrases, names, searchable_phrases, words
+from .values import name_phrases, names, searchable_phrases, words
 
 PD = "publication_date"
 ORDINALS = {16: "sixteenth", 17: "seventeenth", 18: "eighteenth", 19: "nineteenth", 20: "twentieth"}
@@ -124,8 +124,7 @@ def content_phrase(rng, doc, values):
                    f"that mention {said}", f"where {said} is mentioned", f"where {said} appears", f"about {said}",
                    f"with {said} in them"] + ([] if said != p else [f"mentioning the {p}", f"about the {p}",
                                                                     f"where the {p} is mentioned"]),
-                  pre=compound_only(said), terse=[f'"{said}"'] + compound_only(said), text_field="content",
-                  said=said)
+                  pre=[said], terse=[f'"{said}"', said], text_field="content", said=said)
 
 
 def date_absolute(rng, doc, values):

@@ -91,12 +91,6 @@ def phrases(text, n=2):
     return out
 
 
-def compound_only(phrase):
-    """[phrase] when it can stand before a noun ("state space papers", "Captain Hook passages"), [] when a
-    connector sits inside it: "pieces of eight passages" reads as "pieces of (eight passages)"."""
-    return [] if set(phrase.lower().split()) & CONNECTORS else [phrase]
-
-
 def hyphenated(text):
     """Hyphenated compounds ("vision-language", "chain-of-thought"): one word to the reader, a phrase to the
     engine (the analyser splits it), lower-cased."""
