@@ -1,7 +1,7 @@
 """Train the translator's scope checks (tinyllm/nlq/scope.py) and write data/nlq_scope.json.
 
     python scripts/train_scope.py                       # train, calibrate, report, write the shipped file
-    python scripts/train_scope.py --keep=0.999 --out=/tmp/scope.json
+    python scripts/train_scope.py --keep=0.99 --out=/tmp/scope.json
 
 Positives: the distilled questions (data/nlq_examples.jsonl.gz) minus `--held` held out for calibration.
 Negatives: questions from the off-topic grammar (tinyllm/nlq/offtopic.py), split by family: the everyday
@@ -31,7 +31,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--negatives", type=int, default=12000, help="generated negatives to train on (both checks)")
     ap.add_argument("--held", type=int, default=2000, help="distilled questions held out to set the threshold")
-    ap.add_argument("--keep", type=float, default=0.999, help="share of held-out positives the threshold keeps")
+    ap.add_argument("--keep", type=float, default=0.9995, help="share of held-out positives the threshold keeps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DEFAULT_PATH))
     args = ap.parse_args(argv)
