@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tinyllm.autograd.tensor import no_grad
 from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.nlq import schema
 from tinyllm.nlq.compiler import compile_ir
-from tinyllm.nlq.constrained import STRUCT_TOKENS, Constraint, Context, decode
+from tinyllm.nlq.constrained import STRUCT_TOKENS, Constraint, Context, IRHead, decode
 from tinyllm.nlq.prepare_ir import MAX_WORDS, SHAPES, SPECIALS, Vocab, reuses_a_copy
 from tinyllm.nlq.testing import body_keys
 from tinyllm.nlq.validate import validate
@@ -158,3 +159,42 @@ def _ir(ex):
         return parse_dsl(ex["query"], ex["question"])
     except Unsupported:
         return []
+
+
+@settings(deadline=None, max_examples=20)
+@given(seed=st.integers(0, 2**31 - 1), q=st.sampled_from(QUESTIONS), index=st.sampled_from(schema.INDEXES))
+def test_resumed_grammar_offers_what_a_fresh_replay_offers(seed, q, index):
+    """Constraint resumes generators left at a parent path; along any random path (and its forks) the allowed
+    sets and id arrays must equal those of a constraint that replays every position from scratch."""
+    rng = np.random.default_rng(seed)
+    ctx = Context(q, index, VOCAB.literals)
+    con = Constraint(ctx)
+    for _ in range(40):
+        fresh = Constraint(ctx)
+        fresh.path, fresh.tokens = list(con.path), list(con.tokens)
+        assert con.allowed() == fresh.allowed()
+        ids = con.allowed_ids(VOCAB.stoi)
+        assert list(ids) == sorted(VOCAB.stoi[t] for t in fresh.allowed() if t in VOCAB.stoi)
+        if con.done:
+            break
+        twin = con.fork()                                   # a fork shares the caches: it must not disturb con
+        twin.advance(VOCAB.itos[int(rng.choice(ids))])
+        con.advance(VOCAB.itos[int(rng.choice(ids))])
+
+
+@settings(deadline=None, max_examples=10)
+@given(seed=st.integers(0, 2**31 - 1), q=st.sampled_from(QUESTIONS), index=st.sampled_from(schema.INDEXES))
+def test_the_ir_head_equals_the_full_head_on_every_token_a_decoder_may_write(tiny, seed, q, index):
+    rng = np.random.default_rng(seed)
+    for p in tiny.parameters():
+        p.data[...] = rng.normal(0, 0.5, p.data.shape).astype(p.data.dtype)
+    head = IRHead(tiny, VOCAB)
+    prompt = np.array([VOCAB.prompt(q, index)])
+    with no_grad():
+        tiny.eval()
+        full = tiny(prompt).data[0]                                                 # (T, V)
+        cut = head(prompt, tiny.new_cache(1)).data[0]
+    words = np.array([t.startswith("w:") for t in VOCAB.itos])
+    np.testing.assert_allclose(cut[:, ~words], full[:, ~words], rtol=1e-5, atol=1e-5)
+    assert np.all(cut[:, words] == -np.inf)
+    assert all(not VOCAB.itos[i].startswith("w:") for i in VOCAB.ir_ids)

@@ -70,3 +70,18 @@ def test_execution_check_survives_an_engine_failure():
 def test_is_empty_reads_raw_and_summarised_responses():
     assert is_empty(_response(0)) and not is_empty(_response(2))
     assert is_empty({"total": {"value": 0}, "hits": []}) and not is_empty({"total": {"value": 1}, "hits": []})
+
+
+def test_the_model_translates_with_the_best_beam_or_greedily_at_width_one(tiny):
+    from tinyllm.nlq.nlq_model import NLQModel
+    rng = np.random.default_rng(11)
+    for p in tiny.parameters():
+        p.data[...] = rng.normal(0, 0.5, p.data.shape).astype(p.data.dtype)
+    q, index = QUESTIONS[0], "articles"
+    assert NLQModel(tiny, VOCAB, width=1).translate_ir(q, index) == decode(tiny, VOCAB, q, index)
+    model = NLQModel(tiny, VOCAB, width=3)
+    assert model.translate_ir(q, index) == nbest(tiny, VOCAB, q, index, 3)[0][1]
+    assert model.candidates(q, index, 3)[0] == compile_ir(model.translate_ir(q, index), q, index)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="width"):
+            NLQModel(tiny, VOCAB, width=bad)

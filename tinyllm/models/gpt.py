@@ -144,14 +144,21 @@ class GPT(Module):
     def _logits2d_arrays(self, idx, cache=None):
         """_logits2d on plain ndarrays calling the same kernels: what sampling and evaluation run under no_grad,
         where Tensor bookkeeping would cost more than the arithmetic at one token per step (tested equal)."""
+        return self._hidden2d_arrays(idx, cache) @ self.output_weight()                 # (B*T, V)
+
+    def _hidden2d_arrays(self, idx, cache=None):
+        """_hidden2d on plain ndarrays: the final-norm hidden states (B*T, C)."""
         B, T = idx.shape
         start = 0 if cache is None else cache.pos
         x = self.wte.weight.data[idx] + self.wpe.weight.data[start:start + T]   # (B, T, C)
         x = x.reshape(B * T, self.config.n_embd)
         for layer, block in enumerate(self.blocks):
             x = block.forward_arrays(x, B, T, cache, layer)
-        x = self.ln_f.forward_arrays(x)
-        return x @ (self.wte.weight.data.T if self.lm_head is None else self.lm_head.weight.data)   # (B*T, V)
+        return self.ln_f.forward_arrays(x)
+
+    def output_weight(self):
+        """The output projection (C, V) as an ndarray: the tied embedding's transpose, or lm_head's weight."""
+        return self.wte.weight.data.T if self.lm_head is None else self.lm_head.weight.data
 
     def forward(self, idx, cache=None):
         """idx (B, T) int -> logits Tensor (B, T, V).

@@ -190,7 +190,7 @@ def build_parser():
     p.add_argument("--translator", default="model",
                    help="model (the shipped checkpoint, as in translate), baseline, or module:function")
     p.add_argument("--no-execution-check", action="store_true",
-                   help="the model's greedy query only, even when it finds nothing (see nbest.py)")
+                   help="the model's best query only, even when it finds nothing (see nbest.py)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the full report as JSON")
     p = sub.add_parser("translate", parents=[common], help="translate questions in bulk")
     p.add_argument("--jsonl", required=True, metavar="IN", help="JSON Lines with id, index, question")

@@ -274,16 +274,24 @@ class Constraint:
     replayed into a fresh generator to look ahead, which keeps the grammar a plain readable generator."""
 
     def __init__(self, ctx):
-        self.ctx, self.path, self.tokens, self._cache = ctx, [], [], {}
+        self.ctx, self.path, self.tokens, self._cache, self._live = ctx, [], [], {}, {}
 
     def _options(self, path):
+        """The grammar's allowed set after `path`. A generator left positioned at the parent path (by an earlier
+        call) is resumed with one send instead of replaying the whole path: the look-ahead over optional parts
+        (path + <next> + <next> ...) then costs one step per level, not one replay per level."""
         key = tuple(path)
         if key not in self._cache:
-            g = ir_grammar(self.ctx)
+            g = self._live.pop(key[:-1], None) if key else None
             try:
-                s = next(g)
-                for t in path:
-                    s = g.send(t)
+                if g is not None:
+                    s = g.send(key[-1])
+                else:
+                    g = ir_grammar(self.ctx)
+                    s = next(g)
+                    for t in path:
+                        s = g.send(t)
+                self._live[key] = g
             except StopIteration:
                 s = set()
             self._cache[key] = frozenset(s)
@@ -304,10 +312,21 @@ class Constraint:
     def allowed(self):
         return set().union(*(s for _, s in self._walk()))
 
+    def allowed_ids(self, stoi):
+        """allowed() as a sorted id array (tokens missing from `stoi` dropped). Each look-ahead level's set is
+        converted once per question: the same sets (field names, a value's next copies) recur at many steps."""
+        memo = self._cache.setdefault("<ids>", {})
+        parts = []
+        for _, s in self._walk():
+            if s not in memo:
+                memo[s] = np.array(sorted(stoi[t] for t in s if t in stoi), dtype=np.int64)
+            parts.append(memo[s])
+        return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+
     def fork(self):
         """An independent copy at the same position (beam search); the look-ahead cache is shared."""
         twin = Constraint(self.ctx)
-        twin.path, twin.tokens, twin._cache = list(self.path), list(self.tokens), self._cache
+        twin.path, twin.tokens, twin._cache, twin._live = list(self.path), list(self.tokens), self._cache, self._live
         return twin
 
     def advance(self, tok):
@@ -322,6 +341,53 @@ class Constraint:
         return bool(self.tokens) and self.tokens[-1] == END
 
 
+class IRHead:
+    """A GPT whose output projection computes only the IR's tokens, -inf for the question words: after <sep> the
+    grammar never allows a word, and the words are ~90% of the vocabulary, so the (C, V) head (the largest matmul
+    of one decoding step) shrinks to (C, K), K = the non-word tokens. The argmax over allowed tokens is unchanged;
+    a log-softmax now normalises over the K tokens (a trained model puts ~0 mass on words after <sep>)."""
+
+    def __init__(self, model, vocab):
+        self.model, self.config = model, model.config
+        self.ids = vocab.ir_ids
+        self.w = np.ascontiguousarray(model.output_weight()[:, self.ids])          # (C, K)
+
+    @staticmethod
+    def fits(model):
+        """True for models with the plain-array path this head needs (GPT with fused attention)."""
+        return hasattr(model, "_hidden2d_arrays") and getattr(model.config, "attn_impl", None) == "fused"
+
+    @property
+    def training(self):
+        return self.model.training
+
+    def train(self, mode=True):
+        self.model.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def new_cache(self, batch):
+        return self.model.new_cache(batch)
+
+    def __call__(self, idx, cache):
+        from tinyllm.autograd.tensor import Tensor
+        from tinyllm.models.gpt import forward_cached
+        return Tensor(forward_cached(self, np.asarray(idx, dtype=np.int64), cache))        # (B, T, V)
+
+    def _logits2d(self, idx, cache):
+        h = self.model._hidden2d_arrays(idx, cache)                                        # (B*T, C)
+        out = np.full((h.shape[0], self.config.vocab_size), -np.inf, dtype=h.dtype)       # (B*T, V)
+        out[:, self.ids] = h @ self.w                                                      # (B*T, K)
+        return out
+
+
+def ir_head(model, vocab):
+    """IRHead(model, vocab) when the model allows it, else the model itself (same logits over allowed tokens)."""
+    return IRHead(model, vocab) if IRHead.fits(model) else model
+
+
 def decode(model, vocab, question, index, rng=None, prompt=None):
     """IR tokens for (question, index): greedy under the grammar mask (or sampled from `rng`, for tests).
     `prompt` (ids) replaces `vocab.prompt(question, index)`, e.g. with retrieved examples before the question
@@ -332,7 +398,7 @@ def decode(model, vocab, question, index, rng=None, prompt=None):
     budget = model.config.block_size - len(prompt)
     if budget < 2:
         raise ValueError("question too long for the model's context")
-    con = Constraint(Context(question, index, vocab.itos))
+    con = Constraint(Context(question, index, vocab.literals))
     in_vocab = np.zeros(len(vocab), dtype=bool)
     for t in vocab.itos:
         in_vocab[vocab.stoi[t]] = True
@@ -340,15 +406,15 @@ def decode(model, vocab, question, index, rng=None, prompt=None):
     def mask(out_ids, logits):
         for i in out_ids[len(con.tokens):]:
             con.advance(vocab.itos[i])
-        allowed = [vocab.stoi[t] for t in con.allowed() if t in vocab.stoi]
-        if not allowed:        # a vocabulary without any token the grammar allows here: a dead end, say so
+        allowed = con.allowed_ids(vocab.stoi)
+        if not len(allowed):        # a vocabulary without any token the grammar allows here: a dead end, say so
             raise ValueError(f"no token of the model's vocabulary can continue {con.tokens[-6:]}")
         masked = np.full(logits.shape, -np.inf, dtype=logits.dtype)
         masked[allowed] = logits[allowed]
         return masked
 
     cfg = SamplingConfig(temperature=0.0) if rng is None else SamplingConfig(temperature=1.0)
-    ids = generate(model, prompt, budget, cfg, rng=rng, stop_ids={vocab.stoi[END]}, logits_fn=mask)
+    ids = generate(ir_head(model, vocab), prompt, budget, cfg, rng=rng, stop_ids={vocab.stoi[END]}, logits_fn=mask)
     for i in ids[len(con.tokens):]:
         con.advance(vocab.itos[i])
     if len(ids) >= budget:

@@ -2,25 +2,33 @@
 
 Beam search keeps the `width` most probable grammar-valid IR prefixes at every step (score: the sum of the
 tokens' log-probabilities), so it returns up to `width` finished IRs, best first; width 1 is greedy decoding.
+The translator writes the best of width 4 (NLQModel.translate_ir): on five round-4 students it scored 3.8 more
+test cases than greedy decoding on average (2 to 7), and 86.0% against 82.0% on held-out examples.
 The execution check (../shared/NLQ.md, design lesson 3; Wang et al. 2018 on execution-guided decoding): when the
-greedy query finds nothing, the most probable other candidate that finds something is taken instead. A question
-whose every candidate finds nothing keeps the greedy query: "no results" can be the right answer.
+best query finds nothing, the most probable other candidate that finds something is taken instead. A question
+whose every candidate finds nothing keeps the best query: "no results" can be the right answer.
 """
 import numpy as np
 
-from tinyllm.sampling.beam import log_softmax
 from tinyllm.sampling.generate import Decoder, InferenceMode
 
-from .constrained import Constraint, Context
+from .constrained import Constraint, Context, IRHead, ir_head
 from .ir import END
 
 
-WIDTH = 4        # candidates the execution check may try (NLQ.md: greedy or beam <= 4 for the latency target)
+WIDTH = 4        # beams of the translator and candidates of the check (NLQ.md: beam <= 4 for the latency target)
+
+
+def logsumexp(x):
+    """log sum exp over the last axis of (n, K) logits, stable (max subtracted)."""
+    m = np.max(x, axis=-1)
+    return m + np.log(np.sum(np.exp(x - m[:, None]), axis=-1))
 
 
 def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
-    """[(sum of log-probs, IR tokens)] of up to `width` finished translations, most probable first.
-    `prompt` (ids) replaces `vocab.prompt(question, index)`, as in constrained.decode."""
+    """[(sum of log-probs, IR tokens)] of up to `width` finished translations, most probable first; when no beam
+    finishes within the context, the greedy translation if it does (so width > 1 never refuses what greedy
+    decoding answers). `prompt` (ids) replaces `vocab.prompt(question, index)`, as in constrained.decode."""
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}")
     prompt = vocab.prompt(question, index) if prompt is None else list(prompt)
@@ -28,27 +36,30 @@ def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
     if budget < 2:
         raise ValueError("question too long for the model's context")
     end = vocab.stoi[END]
-    beams, scores, finished = [Constraint(Context(question, index, vocab.itos))], np.zeros(1), []
+    beams, scores, finished = [Constraint(Context(question, index, vocab.literals))], np.zeros(1), []
+    model = ir_head(model, vocab)
     with InferenceMode(model):
         decoder = Decoder(model, width)
         logits = decoder.start(np.tile(np.array(prompt, dtype=np.int64), (width, 1)))     # (W, V)
         for _ in range(budget - 1):
-            logp = log_softmax(logits[:len(beams)])                                        # (n, V)
-            cand = np.full(logp.shape, -np.inf)
-            for r, con in enumerate(beams):
-                ids = [vocab.stoi[t] for t in con.allowed() if t in vocab.stoi]
-                cand[r, ids] = scores[r] + logp[r, ids]
+            live = logits[:len(beams)]                                                     # (n, V)
+            lse = logsumexp(live[:, model.ids] if isinstance(model, IRHead) else live)     # (n,)
+            # every allowed continuation of every beam: (score, beam, token), beams in order, tokens ascending
+            ids = [con.allowed_ids(vocab.stoi) for con in beams]
+            cand = np.concatenate([scores[r] + live[r, ids[r]] - lse[r] for r in range(len(beams))])
+            beam_of = np.concatenate([np.full(len(ids[r]), r) for r in range(len(beams))])
+            tok_of = np.concatenate(ids)
             rows, toks, new_beams, new_scores = [], [], [], []
-            for flat in np.argsort(-cand, axis=None, kind="stable"):
-                r, tok = divmod(int(flat), cand.shape[1])
-                if not np.isfinite(cand[r, tok]) or len(new_beams) == width:
+            for k in np.argsort(-cand, kind="stable"):       # ties: the earlier beam, then the smaller id
+                r, tok = int(beam_of[k]), int(tok_of[k])
+                if not np.isfinite(cand[k]) or len(new_beams) == width:
                     break
                 if tok == end:
-                    finished.append((float(cand[r, tok]), beams[r].tokens + [END]))
+                    finished.append((float(cand[k]), beams[r].tokens + [END]))
                     continue
                 con = beams[r].fork()
                 con.advance(vocab.itos[tok])
-                rows.append(r), toks.append(tok), new_beams.append(con), new_scores.append(cand[r, tok])
+                rows.append(r), toks.append(tok), new_beams.append(con), new_scores.append(cand[k])
             finished.sort(key=lambda f: -f[0])
             # sums of log-probs only fall: stop once no live beam can enter the top `width` finished
             if not new_beams or (len(finished) >= width and new_scores[0] <= finished[width - 1][0]):
@@ -57,6 +68,8 @@ def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
             pad = [rows[0]] * (width - len(rows))
             decoder.reorder(np.array(rows + pad))
             logits = decoder.step(toks + [toks[0]] * len(pad))
+    if not finished and width > 1:      # every beam ran out of context: greedy decoding may still finish
+        return nbest(model.model if isinstance(model, IRHead) else model, vocab, question, index, 1, prompt)
     return finished[:width]
 
 

@@ -2,7 +2,8 @@
 
 Why decoder-only: one stack, reused as is from tinyllm/models/gpt.py with its KV cache, and the question is short
 (<= 40 words), so reading it as a prompt costs little. Copying is done with the @i marker tokens (prepare_ir.py).
-Decoding is greedy and constrained (constrained.py), so every output compiles and passes the safety gate.
+Decoding is a beam search (width 4) under the grammar mask (nbest.py, constrained.py), so every output compiles
+and passes the safety gate; the most probable finished beam is the translation.
 """
 import json
 from pathlib import Path
@@ -40,8 +41,13 @@ class MaskedGPT(GPT):
 class NLQModel:
     """A loaded checkpoint (GPT weights + vocabulary) that turns (question, index) into a search body."""
 
-    def __init__(self, model, vocab):
+    def __init__(self, model, vocab, width=None):
+        from .nbest import WIDTH
         self.model, self.vocab = model, vocab
+        self.width = WIDTH if width is None else width      # beam width of translate_ir (1: greedy)
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"width must be a positive integer, got {width!r}")
+        self._last = None                                   # ((question, index, width), nbest) of the last call
 
     @classmethod
     def load(cls, path):
@@ -56,15 +62,28 @@ class NLQModel:
         return self.vocab.prompt(question, index)
 
     def translate_ir(self, question, index):
-        """(IR tokens, question) decoded greedily under the grammar mask."""
-        from .constrained import decode
-        return decode(self.model, self.vocab, question, index)
+        """IR tokens for (question, index): the most probable finished beam under the grammar mask (nbest.py,
+        width self.width), or greedy decoding when the width is 1."""
+        if self.width == 1:
+            from .constrained import decode
+            return decode(self.model, self.vocab, question, index, prompt=self.prompt(question, index))
+        return self._nbest(question, index, self.width)[0][1]
+
+    def _nbest(self, question, index, width):
+        """nbest() for this question, remembered for the last question: the execution check asks again for the
+        candidates of the question it has just translated."""
+        key = (question, index, width)
+        if self._last is None or self._last[0] != key:
+            from .nbest import nbest
+            found = nbest(self.model, self.vocab, question, index, width, self.prompt(question, index))
+            if not found:
+                raise ValueError("no translation finished within the model's context")
+            self._last = (key, found)
+        return self._last[1]
 
     def candidates(self, question, index, width):
         """Up to `width` search bodies, most probable first: beam search under the grammar mask (nbest.py)."""
-        from .nbest import nbest
-        return [compile_ir(tokens, question, index)
-                for _, tokens in nbest(self.model, self.vocab, question, index, width, self.prompt(question, index))]
+        return [compile_ir(tokens, question, index) for _, tokens in self._nbest(question, index, width)]
 
     def translate(self, question, index):
         from .translator import CannotTranslate

@@ -10,6 +10,7 @@ only the words to the left of w_i; reading the question twice lets the second re
 first one, so each word knows what follows it (where a phrase ends, which noun a modifier belongs to).
 """
 import collections
+import functools
 import gzip
 import json
 
@@ -50,6 +51,16 @@ class Vocab:
 
     def __len__(self):
         return len(self.itos)
+
+    @functools.cached_property
+    def literals(self):
+        """The literal value tokens (`=cs.RO`, `=-06-01`, ...), which the decoding grammar may write."""
+        return [t for t in self.itos if t.startswith("=")]
+
+    @functools.cached_property
+    def ir_ids(self):
+        """Ids of every token that is not a question word: the only ones a decoder may write after <sep>."""
+        return np.array([i for i, t in enumerate(self.itos) if not t.startswith("w:")], dtype=np.int64)
 
     def ids(self, tokens):
         return [self.stoi.get(t, self.stoi["<unk>"]) for t in tokens]
