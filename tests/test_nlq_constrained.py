@@ -7,7 +7,8 @@ from tinyllm.autograd.tensor import no_grad
 from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.nlq import schema
 from tinyllm.nlq.compiler import compile_ir
-from tinyllm.nlq.constrained import STRUCT_TOKENS, Constraint, Context, IRHead, decode
+from tinyllm.nlq.constrained import STRUCT_TOKENS, Constraint, Context, decode
+from tinyllm.nlq.ir_head import IRHead
 from tinyllm.nlq.prepare_ir import MAX_WORDS, SHAPES, SPECIALS, Vocab, reuses_a_copy
 from tinyllm.nlq.testing import body_keys
 from tinyllm.nlq.validate import validate

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import schema
 from .ir import END, SEP, words
+from .ir_head import ir_head
 from .validate_query import QueryRejected, _date_value
 
 MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 6, 16, 3, 2, 3   # 6: three filters, a negation, two should
@@ -339,53 +340,6 @@ class Constraint:
     @property
     def done(self):
         return bool(self.tokens) and self.tokens[-1] == END
-
-
-class IRHead:
-    """A GPT whose output projection computes only the IR's tokens, -inf for the question words: after <sep> the
-    grammar never allows a word, and the words are ~90% of the vocabulary, so the (C, V) head (the largest matmul
-    of one decoding step) shrinks to (C, K), K = the non-word tokens. The argmax over allowed tokens is unchanged;
-    a log-softmax now normalises over the K tokens (a trained model puts ~0 mass on words after <sep>)."""
-
-    def __init__(self, model, vocab):
-        self.model, self.config = model, model.config
-        self.ids = vocab.ir_ids
-        self.w = np.ascontiguousarray(model.output_weight()[:, self.ids])          # (C, K)
-
-    @staticmethod
-    def fits(model):
-        """True for models with the plain-array path this head needs (GPT with fused attention)."""
-        return hasattr(model, "_hidden2d_arrays") and getattr(model.config, "attn_impl", None) == "fused"
-
-    @property
-    def training(self):
-        return self.model.training
-
-    def train(self, mode=True):
-        self.model.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def new_cache(self, batch):
-        return self.model.new_cache(batch)
-
-    def __call__(self, idx, cache):
-        from tinyllm.autograd.tensor import Tensor
-        from tinyllm.models.gpt import forward_cached
-        return Tensor(forward_cached(self, np.asarray(idx, dtype=np.int64), cache))        # (B, T, V)
-
-    def _logits2d(self, idx, cache):
-        h = self.model._hidden2d_arrays(idx, cache)                                        # (B*T, C)
-        out = np.full((h.shape[0], self.config.vocab_size), -np.inf, dtype=h.dtype)       # (B*T, V)
-        out[:, self.ids] = h @ self.w                                                      # (B*T, K)
-        return out
-
-
-def ir_head(model, vocab):
-    """IRHead(model, vocab) when the model allows it, else the model itself (same logits over allowed tokens)."""
-    return IRHead(model, vocab) if IRHead.fits(model) else model
 
 
 def decode(model, vocab, question, index, rng=None, prompt=None):

@@ -12,8 +12,9 @@ import numpy as np
 
 from tinyllm.sampling.generate import Decoder, InferenceMode
 
-from .constrained import Constraint, Context, IRHead, ir_head
+from .constrained import Constraint, Context
 from .ir import END
+from .ir_head import IRHead, ir_head
 
 
 WIDTH = 4        # beams of the translator and candidates of the check (NLQ.md: beam <= 4 for the latency target)
