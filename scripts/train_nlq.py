@@ -31,9 +31,9 @@ from tinyllm.training.checkpoint import save_checkpoint  # noqa: E402
 from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 
-SHIPPED_STAGES = "3000@3e-3"
+SHIPPED_STAGES = "6000@3e-3"   # 3000 steps: 84.8% on 2,421 fresh held-out examples; 6000: 88.1-88.6%
 SHIPPED_LAYERS = 2
-SHIPPED_SEED = 1      # of seeds 0 and 1 on the round-4 examples, the better held-out execution accuracy (82.0% vs 79.7%)
+SHIPPED_SEED = 0      # of seeds 0 and 1 at 6000 steps, the better held-out execution accuracy (2,146 vs 2,132 of 2,421)
 HELD_OUT = 300        # distilled examples never trained on: their val loss and IR exact match measure the student
 BLOCK_SLACK = 8       # context beyond the longest training sequence, for slightly longer questions
 

@@ -72,6 +72,28 @@ def test_kv_cache_decoding_equals_full_recompute(chunks, seed, impl, lean):
     assert cache.pos == T
 
 
+@given(st.integers(0, 2**16), st.integers(1, 6), st.integers(1, 4))
+def test_cache_reorder_and_repeat_equal_recomputing_the_chosen_rows(seed, t0, width):
+    """Beam search's cache moves: repeat() copies a one-row prompt to `width` rows, reorder() picks rows (repeats
+    allowed, only filled positions copied); the next step's logits equal a full forward of the chosen sequences."""
+    model = small(seed=seed % 5)
+    rng = np.random.default_rng(seed)
+    prompt = rng.integers(0, 7, size=(1, t0))
+    cache = model.new_cache(1)
+    logits(model, prompt, cache)
+    cache = cache.repeat(width)
+    seqs = np.repeat(prompt, width, axis=0)
+    for _ in range(3):
+        rows = rng.integers(0, width, size=width)
+        cache.reorder(rows)
+        nxt = rng.integers(0, 7, size=(width, 1))
+        seqs = np.concatenate([seqs[rows], nxt], axis=1)
+        step = logits(model, nxt, cache)[:, -1]
+        np.testing.assert_allclose(step, logits(model, seqs)[:, -1], rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="one-row"):
+        cache.repeat(2) if width > 1 else model.new_cache(2).repeat(2)
+
+
 @given(st.integers(0, 2**16), st.booleans(), st.booleans())
 def test_plain_array_path_equals_tensor_path(seed, bias, tied):
     model = small(seed=seed % 7, bias=bias, tie_embeddings=tied)

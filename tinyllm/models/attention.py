@@ -51,14 +51,27 @@ class KVCache:
         """Forget everything (buffers are overwritten before they are read again)."""
         self.pos = 0
 
+    def repeat(self, batch):
+        """A cache of `batch` rows, each a copy of this one-row cache: a prompt shared by every beam is read once."""
+        if self.batch != 1:
+            raise ValueError(f"repeat needs a one-row cache, this one has {self.batch} rows")
+        twin = KVCache.__new__(KVCache)
+        twin.__dict__.update(self.__dict__)
+        twin.k, twin.v = np.repeat(self.k, batch, axis=1), np.repeat(self.v, batch, axis=1)
+        twin.ids = np.repeat(self.ids, batch, axis=0)
+        return twin
+
     def reorder(self, rows):
         """Keep batch rows `rows` (an int array of length B, repeats allowed): beam search's re-ranking."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.shape != (self.batch,):
             raise ValueError(f"reorder expects {self.batch} row indices, got shape {rows.shape}")
-        self.k = self.k[:, rows]
-        self.v = self.v[:, rows]
-        self.ids = self.ids[rows]
+        if np.array_equal(rows, np.arange(self.batch)):
+            return
+        n = self.pos                         # only the filled positions move (the rest is overwritten before use)
+        self.k[:, :, :, :n] = self.k[:, rows, :, :n]        # the right side is a copy: safe with repeated rows
+        self.v[:, :, :, :n] = self.v[:, rows, :, :n]
+        self.ids[:, :n] = self.ids[rows, :n]
 
 
 class CausalSelfAttention(Module):

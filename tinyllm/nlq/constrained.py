@@ -23,6 +23,7 @@ AGG_KINDS = {"agg:terms": ("keyword", "numeric"), "agg:date_histogram": ("date",
              "agg:cardinality": EXACT, "agg:min": ("numeric", "date"), "agg:max": ("numeric", "date"),
              "agg:avg": ("numeric",), "agg:sum": ("numeric",), "agg:stats": ("numeric",)}
 PSEUDO = ("<next>", "<more>")
+PSEUDO_SET = frozenset(PSEUDO)
 STRUCT_TOKENS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>", *OP_KINDS, "multi_match", "match_all", "gte",
                  "gt", "lte", "lt", "and", "fuzzy", "msm", "sort", "asc", "desc", "size", "from", "tth", *AGG_KINDS,
                  "asize", "top_hits", "tsrc", "ival:year", "ival:month", "ival:week", "ival:day", "ival:quarter", "mdc",
@@ -125,13 +126,15 @@ def _str_value(ctx, taken=frozenset()):
     copies = ctx.memo("copies", lambda: frozenset(f"@{i}" for i in range(len(ctx.words))))
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
-    tok = yield (starts - taken) | strs
+    # the sets hold every literal (hundreds): built once per question and `taken`, then yielded as the same objects
+    tok = yield ctx.memo(("first", taken), lambda: (starts - taken) | strs)
     for _ in range(MAX_PIECES - 1):
         if tok.startswith("@"):
             after = int(tok[1:]) + 1
-            allowed = {SEP} | strs | ({f"@{after}"} if after < len(ctx.words) else set()) - taken
+            allowed = ctx.memo(("after", after, taken), lambda: frozenset(
+                {SEP} | strs | ({f"@{after}"} if after < len(ctx.words) else set()) - taken))
         else:
-            allowed = {SEP} | (starts - taken)
+            allowed = ctx.memo(("next", taken), lambda: frozenset({SEP} | (starts - taken)))
         tok = yield allowed
         if tok == SEP:
             return
@@ -268,6 +271,11 @@ def _agg(ctx):
         yield from _int_value(ctx, 1, 10**9)
 
 
+def _real(options):
+    """The real tokens of an options set (the same object when it holds no pseudo-token: no copy of big sets)."""
+    return options if PSEUDO_SET.isdisjoint(options) else options - PSEUDO_SET
+
+
 class Constraint:
     """Tracks one decoding: `allowed()` is the set of real tokens that may come next, `advance(tok)` commits one.
 
@@ -299,30 +307,38 @@ class Constraint:
         return self._cache[key]
 
     def _walk(self):
-        """(path, options) for the current position and each position reachable by skipping optional parts."""
-        path = list(self.path)
-        while True:
-            s = self._options(path)
-            yield path, s - set(PSEUDO)
-            if "<more>" in s:
-                yield path + ["<more>"], self._options(path + ["<more>"]) - set(PSEUDO)
-            if "<next>" not in s:
-                return
-            path = path + ["<next>"]
+        """[(path, options)] for the current position and each position reachable by skipping optional parts,
+        memoised per path (beam search asks at the same position for the allowed ids, then to advance)."""
+        key = ("<walk>", *self.path)
+        if key not in self._cache:
+            walk, path = [], list(self.path)
+            while True:
+                s = self._options(path)
+                walk.append((path, _real(s)))
+                if "<more>" in s:
+                    walk.append((path + ["<more>"], _real(self._options(path + ["<more>"]))))
+                if "<next>" not in s:
+                    break
+                path = path + ["<next>"]
+            self._cache[key] = walk
+        return self._cache[key]
 
     def allowed(self):
         return set().union(*(s for _, s in self._walk()))
 
     def allowed_ids(self, stoi):
-        """allowed() as a sorted id array (tokens missing from `stoi` dropped). Each look-ahead level's set is
-        converted once per question: the same sets (field names, a value's next copies) recur at many steps."""
-        memo = self._cache.setdefault("<ids>", {})
-        parts = []
-        for _, s in self._walk():
-            if s not in memo:
-                memo[s] = np.array(sorted(stoi[t] for t in s if t in stoi), dtype=np.int64)
-            parts.append(memo[s])
-        return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+        """allowed() as a sorted id array (tokens missing from `stoi` dropped), memoised per path; each look-ahead
+        level's set is converted once per question: the same sets (field names, next copies) recur at many steps."""
+        key = ("<ids>", *self.path)
+        if key not in self._cache:
+            memo = self._cache.setdefault("<ids>", {})
+            parts = []
+            for _, s in self._walk():
+                if s not in memo:
+                    memo[s] = np.array(sorted(stoi[t] for t in s if t in stoi), dtype=np.int64)
+                parts.append(memo[s])
+            self._cache[key] = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+        return self._cache[key]
 
     def fork(self):
         """An independent copy at the same position (beam search); the look-ahead cache is shared."""
