@@ -2,7 +2,7 @@
 
 Why decoder-only: one stack, reused as is from tinyllm/models/gpt.py with its KV cache, and the question is short
 (<= 40 words), so reading it as a prompt costs little. Copying is done with the @i marker tokens (prepare_ir.py).
-Decoding is a beam search (width 4) under the grammar mask (nbest.py, constrained.py), so every output compiles
+Decoding is a beam search (width 2) under the grammar mask (nbest.py, constrained.py), so every output compiles
 and passes the safety gate; the most probable finished beam is the translation.
 """
 import json

@@ -86,11 +86,12 @@ class Translator:
     def execution_check(self, question, index, body, search):
         """`body` (this translator's answer), or, when it finds nothing, the model's most probable other candidate
         that finds something (nbest.py; the keyword baseline has no candidates)."""
-        from .nbest import WIDTH, execution_check
+        from .nbest import CHECK_WIDTH, execution_check
         if self.model is None:
             return body
+        candidates = self.model.candidates
         return execution_check(index, body, lambda: (self._finish(question, index, b)
-                                                     for b in self.model.candidates(question, index, WIDTH)), search)
+                                                     for b in candidates(question, index, CHECK_WIDTH)), search)
 
 
 _DEFAULT = None
