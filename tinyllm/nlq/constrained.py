@@ -123,7 +123,6 @@ def _date_value_g(ctx, field, taken=frozenset()):
 def _str_value(ctx, taken=frozenset()):
     """Copies and literals. Copied words run left to right without gaps (`@4 @5`, never `@5 @5` or `@5 @2`),
     as in every training value, and a value does not start by copying bare punctuation or a `taken` word."""
-    copies = ctx.memo("copies", lambda: frozenset(f"@{i}" for i in range(len(ctx.words))))
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
     # the sets hold every literal (hundreds): built once per question and `taken`, then yielded as the same objects
@@ -369,9 +368,6 @@ def decode(model, vocab, question, index, rng=None, prompt=None):
     if budget < 2:
         raise ValueError("question too long for the model's context")
     con = Constraint(Context(question, index, vocab.literals))
-    in_vocab = np.zeros(len(vocab), dtype=bool)
-    for t in vocab.itos:
-        in_vocab[vocab.stoi[t]] = True
 
     def mask(out_ids, logits):
         for i in out_ids[len(con.tokens):]:

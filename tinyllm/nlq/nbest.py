@@ -12,6 +12,7 @@ whose every candidate finds nothing keeps the best query: "no results" can be th
 import numpy as np
 
 from tinyllm.models.attention import KVCache
+from tinyllm.sampling.beam import log_softmax
 from tinyllm.sampling.generate import Decoder, InferenceMode
 
 from .constrained import Constraint, Context
@@ -23,10 +24,11 @@ WIDTH = 2          # beams of the translator (NLQ.md: beam <= 4 for the latency 
 CHECK_WIDTH = 4    # candidates of the execution check, decoded only when the translation finds nothing
 
 
-def logsumexp(x):
-    """log sum exp over the last axis of (n, K) logits, stable (max subtracted)."""
-    m = np.max(x, axis=-1)
-    return m + np.log(np.sum(np.exp(x - m[:, None]), axis=-1))
+def check_width(width):
+    """`width` if it is a positive int (not a bool), else a ValueError naming it."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    return width
 
 
 def _start(model, prompt, width):
@@ -45,8 +47,7 @@ def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
     """[(sum of log-probs, IR tokens)] of up to `width` finished translations, most probable first; when no beam
     finishes within the context, the greedy translation if it does (so width > 1 never refuses what greedy
     decoding answers). `prompt` (ids) replaces `vocab.prompt(question, index)`, as in constrained.decode."""
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}")
+    check_width(width)
     prompt = vocab.prompt(question, index) if prompt is None else list(prompt)
     budget = model.config.block_size - len(prompt)
     if budget < 2:
@@ -54,14 +55,15 @@ def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
     end = vocab.stoi[END]
     beams, scores, finished = [Constraint(Context(question, index, vocab.literals))], np.zeros(1), []
     model = ir_head(model, vocab)
+    cols = model.ids if isinstance(model, IRHead) else slice(None)     # the columns that can be finite
     with InferenceMode(model):
         decoder, logits = _start(model, prompt, width)                                     # (W, V)
         for _ in range(budget - 1):
-            live = logits[:len(beams)]                                                     # (n, V)
-            lse = logsumexp(live[:, model.ids] if isinstance(model, IRHead) else live)     # (n,)
+            logp = np.full_like(logits[:len(beams)], -np.inf)                              # (n, V)
+            logp[:, cols] = log_softmax(logits[:len(beams), cols])                          # over the IR's K tokens
             # every allowed continuation of every beam: (score, beam, token), beams in order, tokens ascending
             ids = [con.allowed_ids(vocab.stoi) for con in beams]
-            cand = np.concatenate([scores[r] + live[r, ids[r]] - lse[r] for r in range(len(beams))])
+            cand = np.concatenate([scores[r] + logp[r, ids[r]] for r in range(len(beams))])
             beam_of = np.concatenate([np.full(len(ids[r]), r) for r in range(len(beams))])
             tok_of = np.concatenate(ids)
             rows, toks, new_beams, new_scores = [], [], [], []

@@ -42,11 +42,9 @@ class NLQModel:
     """A loaded checkpoint (GPT weights + vocabulary) that turns (question, index) into a search body."""
 
     def __init__(self, model, vocab, width=None):
-        from .nbest import WIDTH
+        from .nbest import WIDTH, check_width
         self.model, self.vocab = model, vocab
-        self.width = WIDTH if width is None else width      # beam width of translate_ir (1: greedy)
-        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        self.width = check_width(WIDTH if width is None else width)      # beam width of translate_ir (1: greedy)
         self._last = None                                   # ((question, index, width), nbest) of the last call
 
     @classmethod
