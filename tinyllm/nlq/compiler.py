@@ -4,7 +4,7 @@ The model never writes JSON: it writes IR tokens (ir.py), and this file alone de
 output has one canonical form: one clause as the whole query or a bool with lists, `{F: {"order": D}}` sorts, and
 one aggregation named "a" (the evaluation ignores aggregation names). Numeric fields get integer values.
 """
-from . import schema
+from . import dates, schema
 from .ir import BOOL_OCC, BOUNDS, END, SEP, AGG_NAME, join_pieces
 
 
@@ -38,6 +38,8 @@ class _Reader:
             pieces.append(self.take())
         self.take(SEP)
         text = join_pieces(pieces, self.question)
+        if field is not None and self.types.get(field) == "date":
+            text = dates.pad_day(text)
         numeric = integer or (field is not None and self.types.get(field) in schema.NUMERIC_TYPES)
         return int(text) if numeric and text.lstrip("-").isdigit() else text
 

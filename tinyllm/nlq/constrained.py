@@ -3,17 +3,17 @@
 The grammar is a Python generator: it yields the set of allowed next tokens and receives the chosen one, so it
 walks the same IR grammar as ir.py/compiler.py while knowing the index's mapping: a term may only name a
 keyword/numeric/date field, match only a text field, range only date/numeric, sort and aggregations only exact
-fields; sizes are bounded integers; date values are literals or a copied year that the field's format accepts.
+fields; sizes are bounded integers; date values follow date_grammar.py (valid, and agreeing with the dates named).
 Every finished sequence therefore compiles to a body the safety gate accepts (tested with random weights).
 """
 import re
 
 import numpy as np
 
-from . import schema
+from . import dates, schema
+from .date_grammar import can_date, date_value
 from .ir import END, SEP, words
 from .ir_head import ir_head
-from .validate_query import QueryRejected, _date_value
 
 MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 6, 16, 3, 2, 3   # 6: three filters, a negation, two should
 EXACT = ("keyword", "numeric", "date")
@@ -31,14 +31,16 @@ STRUCT_TOKENS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>", *OP_KIND
 
 
 class Context:
-    """What the grammar needs to know about one (question, index): field kinds, words, literal classes."""
+    """What the grammar needs to know about one (question, index): field kinds, words, literal classes, and the
+    dates the question names ({month: days named beside it}, dates.named_dates)."""
 
     def __init__(self, question, index, literals):
         info = schema.field_info(index)
         self.kind = {f: "numeric" if p.get("type") in schema.NUMERIC_TYPES else p.get("type") for f, p in info.items()}
         self.searchable = {f for f, p in info.items() if p.get("index", True) is not False}
-        self.formats = {f: schema.date_format(index, f).split("||") for f, k in self.kind.items() if k == "date"}
+        self.formats = {f: tuple(schema.date_format(index, f).split("||")) for f, k in self.kind.items() if k == "date"}
         self.words = [w for w, _, _ in words(question)]
+        self.named = dates.named_dates(self.words)
         self.literals = [t for t in literals if t.startswith("=")]
         self._fields = {}
 
@@ -55,69 +57,12 @@ class Context:
                                           if k in kinds and (f in self.searchable or not searchable))
         return self._fields[key]
 
-    def date_ok(self, field, text):
-        try:
-            _date_value(text, "$", self.formats[field])
-            return True
-        except QueryRejected:
-            return False
-
 
 def _int_value(ctx, lo, hi, taken=frozenset()):
     yield ctx.memo(("int", lo, hi), lambda: frozenset(
         {f"@{i}" for i, w in enumerate(ctx.words) if w.isdigit() and lo <= int(w) <= hi}
         | {t for t in ctx.literals if t[1:].isdigit() and lo <= int(t[1:]) <= hi})) - taken
     yield {SEP}
-
-
-def _math_paths(ctx, field):
-    """{anchor literal: {copied number: unit suffixes}} for date math built around a copied number
-    ("2026-07-01||-" @k "d/d" for "past 45 days"); only anchors with at least one valid completion."""
-    numbers = [(f"@{i}", w) for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{1,4}", w) and int(w) > 0]
-    units = [t for t in ctx.literals if re.fullmatch(r"=[dwMy](/[dwMy])?", t)]
-    out = {}
-    for t in ctx.literals:
-        if re.fullmatch(r"=\d{4}-\d\d-\d\d\|\|[+-]", t):
-            paths = {n: frozenset(u for u in units if ctx.date_ok(field, t[1:] + w + u[1:])) for n, w in numbers}
-            paths = {n: us for n, us in paths.items() if us}
-            if paths:
-                out[t] = paths
-    return out
-
-
-def _date_value_g(ctx, field, taken=frozenset()):
-    """A whole date literal, a copied ISO date ("2025-12-26"), a copied year (or year-month) then a literal
-    suffix ("-06-01") or a literal month then a copied day ("2026" "-02-" "27"), or date math around a copied
-    number ("2026-07-01||-" "45" "d/d"). Every path ends in a valid date."""
-    full = ctx.memo(("date", field), lambda: frozenset(t for t in ctx.literals if ctx.date_ok(field, t[1:])))
-    math = ctx.memo(("math", field), lambda: _math_paths(ctx, field))
-    iso = ctx.memo(("iso", field), lambda: frozenset(
-        f"@{i}" for i, w in enumerate(ctx.words) if not re.fullmatch(r"\d{4}(-\d\d)?", w) and re.fullmatch(r"[\d-]+", w)
-        and ctx.date_ok(field, w)))
-    years = ctx.memo("years", lambda: frozenset(
-        f"@{i}" for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{4}(-\d\d)?", w)))
-    math = {t: paths for t, paths in math.items() if set(paths) - taken}     # anchors with a number still free
-    tok = yield full | (iso | years) - taken | set(math)
-    if tok in full or tok in iso:
-        yield {SEP}
-        return
-    if tok in math:
-        number = yield set(math[tok]) - taken
-        yield math[tok][number]
-        yield {SEP}
-        return
-    year = ctx.words[int(tok[1:])]
-    days = [(f"@{i}", w) for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{1,2}", w)]
-    suffix = ctx.memo(("year", field, year), lambda: frozenset(
-        t for t in ctx.literals if not t[1:2].isdigit() and ctx.date_ok(field, year + t[1:])))
-    middle = ctx.memo(("mid", field, year), lambda: {t: frozenset(d for d, w in days if ctx.date_ok(field, year + t[1:] + w))
-                                                     for t in ctx.literals if t.endswith("-") and not t[1:2].isdigit()})
-    tok = yield suffix | {t for t, ds in middle.items() if ds - taken} | ({SEP} if ctx.date_ok(field, year) else set())
-    if tok in suffix:
-        yield {SEP}
-    elif tok != SEP:
-        yield middle[tok] - taken
-        yield {SEP}
 
 
 def _str_value(ctx, taken=frozenset()):
@@ -140,12 +85,12 @@ def _str_value(ctx, taken=frozenset()):
     yield {SEP}
 
 
-def _value(ctx, field, taken):
+def _value(ctx, field, taken, op=None, first=None):
     kind = ctx.kind[field]
     if kind == "numeric":
         return _int_value(ctx, 0, 10**9, taken)
     if kind == "date":
-        return _date_value_g(ctx, field, taken)
+        return date_value(ctx, field, taken, op, first)
     return _str_value(ctx, taken)
 
 
@@ -162,10 +107,15 @@ def _copies(grammar, seen):
         return
 
 
+def _fields_for(ctx, op, taken):
+    """The fields `op` may name here: a date field only if a date value can follow."""
+    return {f for f in ctx.fields(OP_KINDS[op]) if op == "exists" or ctx.kind[f[2:]] != "date" or can_date(ctx, f[2:], taken)}
+
+
 def _clause(ctx, taken=frozenset()):
     """After an occurrence token: OP [f:F] ARGS. Yields allowed sets; returns nothing. A question word copied by
     an earlier clause (`taken`) is not copied again: each word of a question plays one part in it."""
-    op = yield {op for op, kinds in OP_KINDS.items() if ctx.fields(kinds)} | {"multi_match", "match_all"}
+    op = yield {op for op in OP_KINDS if _fields_for(ctx, op, taken)} | {"multi_match", "match_all"}
     if op == "match_all":
         return
     if op == "multi_match":
@@ -178,19 +128,19 @@ def _clause(ctx, taken=frozenset()):
             if tok in ("type:phrase", "<next>"):
                 return
             used.add(tok)
-    field = (yield ctx.fields(OP_KINDS[op]))[2:]
+    field = (yield _fields_for(ctx, op, taken))[2:]
     if op == "exists":
         return
     if op == "range":
-        bounds = ["gte", "gt", "lte", "lt"]
-        n = 0
+        bounds, first = ["gte", "gt", "lte", "lt"], None
         while True:
-            tok = yield set(bounds) | ({"<next>"} if n else set())
+            tok = yield ({b for b in bounds if ctx.kind[field] != "date" or can_date(ctx, field, taken, b, first)}
+                         | ({"<next>"} if len(bounds) < 4 else set()))
             if tok == "<next>":
                 return
             bounds = [b for b in bounds if b[0] != tok[0]]        # one lower (gt/gte) and one upper (lt/lte)
-            n += 1
-            yield from _value(ctx, field, taken)
+            text = yield from _value(ctx, field, taken, tok, first)
+            first = (tok, text) if isinstance(text, str) else None
     yield from _value(ctx, field, taken)
     if op == "terms":
         for _ in range(MAX_TERMS - 1):

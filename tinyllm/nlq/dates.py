@@ -17,6 +17,10 @@ DATA_NOW = "2026-07-01"  # the newest article's day: "today" for the shipped exa
 
 UNITS = {"d": "day", "w": "week", "M": "month", "y": "year"}
 _UNIT_WORDS = {"day": "d", "week": "w", "month": "M", "year": "y"}
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+_MONTH_WORDS = {**{m.lower(): i for i, m in enumerate(MONTHS, 1)}, **{m.lower()[:3]: i for i, m in enumerate(MONTHS, 1)},
+                "sept": 9}
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                  "nine": 9, "ten": 10, "twelve": 12, "a": 1}
 
@@ -79,6 +83,35 @@ def parse_phrase(text):
     if m:
         return ("ago", _count(m.group(1), text), _UNIT_WORDS[m.group(2)])
     raise ValueError(f"date phrase: cannot interpret {text!r}")
+
+
+def _numbers_beside(words, i):
+    """The numbers next to word i, directly or across a ',' or 'of' ("June 20", "12 May", "May, 2025", "5 of May")."""
+    out = []
+    for step in (-1, 1):
+        j = i + step
+        if 0 <= j < len(words) and words[j] in (",", "of"):
+            j += step
+        if 0 <= j < len(words) and words[j].isdigit():
+            out.append(int(words[j]))
+    return out
+
+
+def named_dates(words):
+    """{month (1-12): the days named beside it} for the months a question names beside a number: "February 2026"
+    -> {2: set()}, "12 May 2025" -> {5: {12}}, "August 3 and August 26" -> {8: {3, 26}}. The number is what tells
+    a month from a verb or a name ("I may have misspelled it", "Louisa May Alcott")."""
+    out = {}
+    for i, w in enumerate(words):
+        near = _numbers_beside(words, i)
+        if w.lower() in _MONTH_WORDS and near:
+            out.setdefault(_MONTH_WORDS[w.lower()], set()).update(n for n in near if 1 <= n <= 31)
+    return out
+
+
+def pad_day(text):
+    """'2026-07-5' -> '2026-07-05': a day copied from the question ("July 5") written the way dates are."""
+    return re.sub(r"^(\d{4}-\d\d-)(\d)$", r"\g<1>0\2", text)
 
 
 def _count(word, text):

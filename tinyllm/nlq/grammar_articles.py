@@ -10,8 +10,6 @@ from . import dates
 from .templates import Clause, either_terms, listing
 from .values import hyphenated, searchable_phrases, words
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
 PD = "publication_date"
 
 
@@ -218,7 +216,7 @@ def abstract_phrase(rng, doc, values):
 
 
 def _nice(day):
-    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
+    return f"{dates.MONTHS[day.month - 1]} {day.day}, {day.year}"
 
 
 def date_absolute(rng, doc, values):
@@ -230,7 +228,7 @@ def date_absolute(rng, doc, values):
     if pick == "month":
         start = day.replace(day=1)
         end = (start + dt.timedelta(days=32)).replace(day=1)
-        m = f"{MONTHS[day.month - 1]} {day.year}"
+        m = f"{dates.MONTHS[day.month - 1]} {day.year}"
         return Clause("date_month", {"range": {PD: {"gte": start.isoformat(), "lt": end.isoformat()}}}, "filter",
                       [f"from {m}", f"published in {m}", f"in {m}", f"in {day:%Y-%m}"], terse=[m, f"{day:%Y-%m}"])
     if pick == "year":

@@ -1,0 +1,108 @@
+"""Dates a question names ("February 2026", "before April 16, 2026") bound the date literals the grammar offers:
+a random walk through the grammar only ever writes dates that agree with them, and never a dead end."""
+import datetime as dt
+import random
+
+from hypothesis import given, settings, strategies as st
+
+from tinyllm.nlq import dates
+from tinyllm.nlq.compiler import compile_ir
+from tinyllm.nlq.constrained import Constraint, Context
+from tinyllm.nlq.ir import words
+from tinyllm.nlq.testing import body_keys
+from tinyllm.nlq.validate import validate
+
+MONTH_LITERALS = [f"=-{m:02d}-{d}" for m in range(1, 13) for d in ("", "01", "03", "08")]
+LITERALS = MONTH_LITERALS + ["=2026-01-01", "=2025-07-04", "=2026-07-01||/d", "=2026-07-01||-1M/M", "=0", "=1",
+                             "=cs.RO", "=2026-07-01||-", "=d/d"]
+
+
+def _words(q):
+    return [w for w, _, _ in words(q)]
+
+
+def test_months_are_read_only_beside_a_number():
+    assert dates.named_dates(_words("articles from February 2026")) == {2: set()}
+    assert dates.named_dates(_words("papers between 10 and 12 May 2025")) == {5: {12}}
+    assert dates.named_dates(_words("after June 20, 2026 or before the 5 of May")) == {6: {20}, 5: {5}}
+    assert dates.named_dates(_words("August 3, 2025 to August 26, 2025")) == {8: {3, 26}}
+    assert dates.named_dates(_words("I may have misspelled it, 2025")) == {}
+    assert dates.named_dates(_words("earliest 5 Louisa May Alcott passages")) == {}
+
+
+def _random_walk(question, seed):
+    rng, con = random.Random(seed), Constraint(Context(question, "articles", LITERALS))
+    while not con.done:
+        allowed = sorted(con.allowed())
+        assert allowed, f"dead end after {con.tokens}"
+        con.advance(rng.choice(allowed))
+    return con.tokens
+
+
+def _date_bounds(body):
+    """(op, YYYY-MM-DD) for every concrete date the body compares publication_date with."""
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("range", "term") and isinstance(v, dict) and "publication_date" in v:
+                    spec = v["publication_date"]
+                    pairs = spec.items() if isinstance(spec, dict) else [("term", spec)]
+                    out.extend((op, x) for op, x in pairs if isinstance(x, str) and len(x) == 10 and "|" not in x)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(body)
+    return out
+
+
+@settings(deadline=None, max_examples=60)
+@given(month=st.integers(1, 12), day=st.none() | st.integers(1, 28), year=st.sampled_from([2025, 2026]),
+       lead=st.sampled_from(["papers from", "robotics papers published before", "count papers after", "papers on"]),
+       seed=st.integers(0, 10**6))
+def test_random_walks_write_only_the_dates_the_question_names(month, day, year, lead, seed):
+    name = dates.MONTHS[month - 1]
+    q = f"{lead} {name} {day}, {year}" if day else f"{lead} {name} {year}"
+    body = validate("articles", compile_ir(_random_walk(q, seed), q, "articles"))
+    assert not any("script" in k for k in body_keys(body))
+    nxt = month % 12 + 1
+    for op, text in _date_bounds(body):
+        d = dt.date.fromisoformat(text)
+        ok = {(month, day or 1)} | ({(nxt, 1)} if op == "lt" and day is None else set())
+        assert (d.month, d.day) in ok, (q, op, text)
+
+
+@settings(deadline=None, max_examples=40)
+@given(seed=st.integers(0, 10**6))
+def test_a_range_window_is_never_empty(seed):
+    q = "papers published between May 3, 2026 and June 18, 2026"
+    body = validate("articles", compile_ir(_random_walk(q, seed), q, "articles"))
+    bounds = dict(_date_bounds(body))
+    lo, hi = bounds.get("gte") or bounds.get("gt"), bounds.get("lte") or bounds.get("lt")
+    if lo and hi:
+        assert lo < hi or (lo == hi and "gte" in bounds and "lte" in bounds), bounds
+
+
+def test_a_copied_single_digit_day_is_padded():
+    q = "papers published before July 5, 2026"      # words: ... July = @3, 5 = @4, 2026 = @6
+    con = Constraint(Context(q, "articles", ["=-07-", "=-07-01", "=-08-01"]))
+    for tok in ("<q>", "range", "f:publication_date", "lt", "@6"):
+        con.advance(tok)
+    assert con.allowed() == {"=-07-"}          # the 1st is not the 5th, and August is not named
+    for tok in ("=-07-", "@4", ";", "<end>"):
+        con.advance(tok)
+    body = validate("articles", compile_ir(con.tokens, q, "articles"))
+    assert body["query"]["range"]["publication_date"] == {"lt": "2026-07-05"}
+
+
+def test_a_month_named_alone_ends_before_the_next_month():
+    q = "articles from December 2025"             # lt 2026-01-01: January is allowed only as the upper bound
+    con = Constraint(Context(q, "articles", LITERALS))
+    for tok in ("<q>", "range", "f:publication_date", "gte", "@3"):
+        con.advance(tok)
+    assert con.allowed() & set(MONTH_LITERALS) == {"=-12-01"}     # no day to copy after "=-12-"
+    for tok in ("=-12-01", ";", "lt"):
+        con.advance(tok)
+    assert "=2026-01-01" in con.allowed() and "=2026-07-01||/d" not in con.allowed()
