@@ -3,6 +3,7 @@
     python scripts/train_nlq.py                                  # the shipped recipe (defaults), from scratch
     python scripts/train_nlq.py --stages 300@3e-3 --out /tmp/m   # a quick smaller run
     python scripts/train_nlq.py --eval-only                      # IR match, latency, execution accuracy
+    python scripts/train_nlq.py --eval-only --fresh-seed 7       # + accuracy on freshly distilled questions
 
 Training runs in stages `ITERS@LR`: each stage is a fresh AdamW and a fresh warmup + cosine schedule (lr -> lr/10)
 that starts from the previous stage's weights (warm restarts); --init starts the first stage from a checkpoint
@@ -59,6 +60,9 @@ def add_common_args(ap, out):
     ap.add_argument("--seed", type=int, default=SHIPPED_SEED, help="weights, batches and noise")
     ap.add_argument("--eval-only", action="store_true", help="skip training; evaluate the checkpoint at --out")
     ap.add_argument("--no-exec", action="store_true", help="skip the execution-accuracy run on the test set")
+    ap.add_argument("--fresh-seed", type=int, default=None, help="also distill --fresh-n new examples with this "
+                    "teacher seed and report execution accuracy on those whose question is not in the training file")
+    ap.add_argument("--fresh-n", type=int, default=3000, help="teacher candidates for --fresh-seed")
 
 
 def parse_stages(text):
@@ -230,7 +234,29 @@ def evaluate_checkpoint(args):
     report = evaluate(shared_backend(), cases, checked)
     print("test set, with the execution check (translator.py; latency includes the searches):\n" + report.format(),
           flush=True)
+    if args.fresh_seed is not None:
+        fresh = fresh_cases(args)
+        report = evaluate(shared_backend(), fresh, translate)
+        print(f"{len(fresh)} fresh distilled examples (teacher seed {args.fresh_seed}), the model alone:\n"
+              + report.format(), flush=True)
     return 0
+
+
+def fresh_cases(args):
+    """Cases from examples the teacher distils with --fresh-seed, minus those whose question (case and spacing
+    aside) is in the training file: held-out data in the teacher's distribution, as large as one likes."""
+    import tempfile
+    from tinyllm.nlq.distill import main as distill
+    from tinyllm.nlq.evaluate import Case
+    from tinyllm.nlq.testing import shared_backend
+    seen = {" ".join(ex["question"].lower().split()) for ex in load_examples(args.examples or None)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "fresh.jsonl.gz")
+        distill([f"--n={args.fresh_n}", f"--seed={args.fresh_seed}", f"--out={path}", "--quiet"],
+                backend=shared_backend())
+        fresh = [ex for ex in load_examples(path) if " ".join(ex["question"].lower().split()) not in seen]
+    return [Case(f"fresh{i}", ex["index"], ex["question"], ex["query"], ex["compare"], ex.get("intent"))
+            for i, ex in enumerate(fresh)]
 
 
 if __name__ == "__main__":

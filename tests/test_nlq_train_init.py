@@ -66,3 +66,23 @@ def test_a_mostly_foreign_vocabulary_is_refused(tmp_path):
     model, _ = _model(tokens, 6, seed=2)
     with pytest.raises(ValueError, match="--init"):
         _script().init_weights(model, Vocab(tokens), str(tmp_path))
+
+
+def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
+    """--fresh-seed: new teacher examples become cases, minus every question the training file already has."""
+    import argparse
+    import gzip
+    from tinyllm.nlq.distill import main as distill
+    from tinyllm.nlq.prepare_ir import load_examples
+    from tinyllm.nlq.testing import shared_backend
+    first = tmp_path / "first.jsonl.gz"
+    distill(["--n=40", "--seed=11", f"--out={first}", "--quiet"], backend=shared_backend())
+    examples = load_examples(str(first))
+    train = tmp_path / "train.jsonl.gz"           # the "training file": half of what seed 11 distils
+    with gzip.open(train, "wt") as f:
+        for ex in examples[::2]:
+            f.write(json.dumps({**ex, "question": "  " + ex["question"].upper()}) + "\n")
+    cases = _script().fresh_cases(argparse.Namespace(examples=str(train), fresh_seed=11, fresh_n=40))
+    trained = {" ".join(ex["question"].lower().split()) for ex in examples[::2]}
+    assert cases and len(cases) == len(examples) - len(trained)
+    assert not {" ".join(c.question.lower().split()) for c in cases} & trained
