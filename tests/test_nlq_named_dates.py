@@ -70,7 +70,9 @@ def test_random_walks_write_only_the_dates_the_question_names(month, day, year, 
     nxt = month % 12 + 1
     for op, text in _date_bounds(body):
         d = dt.date.fromisoformat(text)
-        ok = {(month, day or 1)} | ({(nxt, 1)} if op == "lt" and day is None else set())
+        ok = {(month, day or 1)} | ({(nxt, 1)} if op == "lt" and day is None and "before" not in lead else set())
+        if day is None and "after" in lead and op == "gte":
+            ok = {(nxt, 1)}                                     # "after April 2025" starts on May 1
         assert (d.month, d.day) in ok, (q, op, text)
 
 
@@ -106,3 +108,33 @@ def test_a_month_named_alone_ends_before_the_next_month():
     for tok in ("=-12-01", ";", "lt"):
         con.advance(tok)
     assert "=2026-01-01" in con.allowed() and "=2026-07-01||/d" not in con.allowed()
+
+
+def test_before_a_month_ends_at_its_first_day_and_after_starts_at_the_next():
+    assert dates.month_cues(_words("Robotics articles released before April 2025")) == {4: "before"}
+    assert dates.month_cues(_words("papers after April 2025 or before May 16, 2026")) == {4: "after"}
+    for q, op, allowed in (("papers before April 2025", "lt", {"=-04-01"}),
+                           ("papers in April 2025", "lt", {"=-04-01", "=-05-01"}),   # the month's end, or its start
+                           ("papers after April 2025", "gte", {"=-05-01"}), ("papers in April 2025", "gte", {"=-04-01"})):
+        con = Constraint(Context(q, "articles", LITERALS))
+        for tok in ("<q>", "range", "f:publication_date", op, "@3"):
+            con.advance(tok)
+        assert con.allowed() & set(MONTH_LITERALS) == allowed, q
+
+
+def test_every_gold_query_of_the_test_set_is_a_path_of_the_grammar():
+    """The date rules must not forbid what people write: every hand-written gold query stays expressible."""
+    from tinyllm.nlq.evaluate import load_cases
+    from tinyllm.nlq.ir import Unsupported, parse_dsl
+    n = 0
+    for case in load_cases("data/nlq_testset.jsonl"):
+        try:
+            ir = parse_dsl(case.gold, case.question)
+        except Unsupported:
+            continue
+        con = Constraint(Context(case.question, case.index, sorted({t for t in ir if t.startswith("=")})))
+        for tok in ir[:-1]:
+            con.advance(tok)
+        assert "<end>" in con.allowed(), case.id
+        n += 1
+    assert n > 120

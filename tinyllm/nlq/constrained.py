@@ -40,7 +40,7 @@ class Context:
         self.searchable = {f for f, p in info.items() if p.get("index", True) is not False}
         self.formats = {f: tuple(schema.date_format(index, f).split("||")) for f, k in self.kind.items() if k == "date"}
         self.words = [w for w, _, _ in words(question)]
-        self.named = dates.named_dates(self.words)
+        self.named, self.cues = dates.named_dates(self.words), dates.month_cues(self.words)
         self.literals = [t for t in literals if t.startswith("=")]
         self._fields = {}
 
@@ -109,7 +109,9 @@ def _copies(grammar, seen):
 
 def _fields_for(ctx, op, taken):
     """The fields `op` may name here: a date field only if a date value can follow."""
-    return {f for f in ctx.fields(OP_KINDS[op]) if op == "exists" or ctx.kind[f[2:]] != "date" or can_date(ctx, f[2:], taken)}
+    bounds = ("gte", "gt", "lte", "lt") if op == "range" else (None,)
+    return {f for f in ctx.fields(OP_KINDS[op]) if op == "exists" or ctx.kind[f[2:]] != "date"
+            or any(can_date(ctx, f[2:], taken, b) for b in bounds)}
 
 
 def _clause(ctx, taken=frozenset()):

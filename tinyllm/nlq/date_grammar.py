@@ -37,7 +37,9 @@ def date_ok(ctx, field, text, op=None, first=None):
 def month_ok(ctx, op, literal):
     """A date literal agrees with the dates the question names (ctx.named, {month: days beside it}): no date
     math; a month named, or for an exclusive upper bound (lt) the month after a month named without a day
-    ("in December 2025" ends before 2026-01-01); a day named beside that month, or the 1st of a month alone."""
+    ("in December 2025" ends before 2026-01-01); a day named beside that month, or the 1st of a month alone.
+    A month named after "before" ends there (no lt at the next month); after "after", a lower bound (gte) starts
+    at the next month (ctx.cues, dates.month_cues)."""
     if not ctx.named:
         return True
     if "||" in literal:
@@ -46,9 +48,11 @@ def month_ok(ctx, op, literal):
     if not m:
         return True
     month, day = int(m.group(1)), m.group(2) and int(m.group(2))
-    if month in ctx.named:
+    before = (month - 2) % 12 + 1                 # the month before this literal's
+    if month in ctx.named and ctx.cues.get(month) != "after" or month in ctx.named and op in ("lt", "lte", "gt"):
         return day is None or day in ctx.named[month] or (day == 1 and not ctx.named[month])
-    return op == "lt" and day in (None, 1) and ctx.named.get((month - 2) % 12 + 1) == set()
+    return (op == "lt" and ctx.cues.get(before) != "before" or op == "gte" and ctx.cues.get(before) == "after") \
+        and day in (None, 1) and ctx.named.get(before) == set()
 
 
 def _math_paths(ctx, field):
@@ -71,21 +75,21 @@ def date_value(ctx, field, taken=frozenset(), op=None, first=None):
     suffix ("-06-01") or a literal month then a copied day ("2026" "-02-" "27"), or date math around a copied
     number ("2026-07-01||-" "45" "d/d"). Every path ends in a valid date, the month literals agree with the
     months the question names, and a range's second bound keeps its window non-empty. Returns the date text."""
-    def ok(text, named=True):    # named: check it against the question's named dates (a copied ISO date is not)
-        return (not named or month_ok(ctx, op, "=" + text)) and date_ok(ctx, field, text, op, first)
+    def ok(text, literal=""):    # the literal is checked against the named dates; copied words are the question's
+        return month_ok(ctx, op, literal) and date_ok(ctx, field, text, op, first)
     key = (field, op if ctx.named else None, first)          # without named dates the bound does not matter
-    full = ctx.memo(("date", *key), lambda: frozenset(t for t in ctx.literals if ok(t[1:])))
+    full = ctx.memo(("date", *key), lambda: frozenset(t for t in ctx.literals if ok(t[1:], t)))
     math = {} if ctx.named else ctx.memo(("math", field), lambda: _math_paths(ctx, field))
     iso = ctx.memo(("iso", *key), lambda: frozenset(
         f"@{i}" for i, w in enumerate(ctx.words) if not re.fullmatch(r"\d{4}(-\d\d)?", w) and re.fullmatch(r"[\d-]+", w)
-        and ok(w, named=False)))
+        and ok(w)))
     days = [(f"@{i}", w) for i, w in enumerate(ctx.words)    # "July 5": a one-digit day only beside a named month
             if re.fullmatch(r"\d\d", w) or ctx.named and re.fullmatch(r"\d", w)]
 
     def after_year(year):   # what may follow a copied year: suffixes, {month literal: days to copy}, nothing
         return ctx.memo(("year", year, *key), lambda: (
-            frozenset(t for t in ctx.literals if not t[1:2].isdigit() and ok(year + t[1:])),
-            {t: frozenset(d for d, w in days if ok(dates.pad_day(year + t[1:] + w))) for t in ctx.literals
+            frozenset(t for t in ctx.literals if not t[1:2].isdigit() and ok(year + t[1:], t)),
+            {t: frozenset(d for d, w in days if ok(dates.pad_day(year + t[1:] + w), t)) for t in ctx.literals
              if t.endswith("-") and not t[1:2].isdigit()},
             frozenset({SEP}) if ok(year) else frozenset()))
 

@@ -109,6 +109,23 @@ def named_dates(words):
     return out
 
 
+_CUES = {("before",): "before", ("prior", "to"): "before", ("earlier", "than"): "before",
+         ("after",): "after", ("later", "than"): "after"}
+
+
+def month_cues(words):
+    """{month: "before" | "after"} for a month named without a day right after such a word: "before April 2025"
+    ends at April 1, "after April 2025" starts at May 1 (while "in April 2025" is all of April)."""
+    named, out = named_dates(words), {}
+    for i, w in enumerate(words):
+        month = _MONTH_WORDS.get(w.lower())
+        if month in named and not named[month]:
+            for cue, meaning in _CUES.items():
+                if tuple(x.lower() for x in words[max(0, i - len(cue)):i]) == cue:
+                    out[month] = meaning
+    return out
+
+
 def pad_day(text):
     """'2026-07-5' -> '2026-07-05': a day copied from the question ("July 5") written the way dates are."""
     return re.sub(r"^(\d{4}-\d\d-)(\d)$", r"\g<1>0\2", text)
