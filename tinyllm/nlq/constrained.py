@@ -40,7 +40,8 @@ class Context:
         self.searchable = {f for f, p in info.items() if p.get("index", True) is not False}
         self.formats = {f: tuple(schema.date_format(index, f).split("||")) for f, k in self.kind.items() if k == "date"}
         self.words = [w for w, _, _ in words(question)]
-        self.named, self.cues = dates.named_dates(self.words), dates.month_cues(self.words)
+        self.named = dates.named_dates(self.words)
+        self.cues = dates.month_cues(self.words, self.named)
         self.literals = [t for t in literals if t.startswith("=")]
         self._fields = {}
 

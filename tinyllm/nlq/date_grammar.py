@@ -49,7 +49,7 @@ def month_ok(ctx, op, literal):
         return True
     month, day = int(m.group(1)), m.group(2) and int(m.group(2))
     before = (month - 2) % 12 + 1                 # the month before this literal's
-    if month in ctx.named and ctx.cues.get(month) != "after" or month in ctx.named and op in ("lt", "lte", "gt"):
+    if month in ctx.named and (ctx.cues.get(month) != "after" or op in ("lt", "lte", "gt")):
         return day is None or day in ctx.named[month] or (day == 1 and not ctx.named[month])
     return (op == "lt" and ctx.cues.get(before) != "before" or op == "gte" and ctx.cues.get(before) == "after") \
         and day in (None, 1) and ctx.named.get(before) == set()

@@ -113,10 +113,11 @@ _CUES = {("before",): "before", ("prior", "to"): "before", ("earlier", "than"): 
          ("after",): "after", ("later", "than"): "after"}
 
 
-def month_cues(words):
+def month_cues(words, named=None):
     """{month: "before" | "after"} for a month named without a day right after such a word: "before April 2025"
-    ends at April 1, "after April 2025" starts at May 1 (while "in April 2025" is all of April)."""
-    named, out = named_dates(words), {}
+    ends at April 1, "after April 2025" starts at May 1 (while "in April 2025" is all of April). `named`:
+    named_dates(words), when the caller has it already."""
+    named, out = named_dates(words) if named is None else named, {}
     for i, w in enumerate(words):
         month = _MONTH_WORDS.get(w.lower())
         if month in named and not named[month]:
