@@ -95,6 +95,8 @@ def main(argv=None):
     ap.add_argument("--init", default="", help="start from this checkpoint's weights (shared tokens carried over), "
                                                "fresh optimizer")
     args = ap.parse_args(argv)
+    if args.fresh_n < 1:
+        ap.error(f"--fresh-n must be >= 1, got {args.fresh_n}")
     if args.eval_only:
         return evaluate_checkpoint(args)
     stages = parse_stages(args.stages)
@@ -243,18 +245,23 @@ def evaluate_checkpoint(args):
 
 
 def fresh_cases(args):
-    """Cases from examples the teacher distils with --fresh-seed, minus those whose question (case and spacing
-    aside) is in the training file: held-out data in the teacher's distribution, as large as one likes."""
+    """Cases from examples the teacher distils with --fresh-seed, minus those whose question is in the training
+    file (by the distiller's own duplicate key, examples.example_key): held-out data in the teacher's
+    distribution, as large as one likes."""
     import tempfile
     from tinyllm.nlq.distill import main as distill
     from tinyllm.nlq.evaluate import Case
+    from tinyllm.nlq.examples import example_key
     from tinyllm.nlq.testing import shared_backend
-    seen = {" ".join(ex["question"].lower().split()) for ex in load_examples(args.examples or None)}
+    if args.fresh_n < 1:
+        raise ValueError(f"--fresh-n must be >= 1, got {args.fresh_n}")
+    seen = {example_key(ex["index"], ex["question"]) for ex in load_examples(args.examples or None)}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "fresh.jsonl.gz")
-        distill([f"--n={args.fresh_n}", f"--seed={args.fresh_seed}", f"--out={path}", "--quiet"],
-                backend=shared_backend())
-        fresh = [ex for ex in load_examples(path) if " ".join(ex["question"].lower().split()) not in seen]
+        if distill([f"--n={args.fresh_n}", f"--seed={args.fresh_seed}", f"--out={path}", "--quiet"],
+                   backend=shared_backend()) != 0:
+            raise RuntimeError(f"distilling fresh examples (--fresh-seed {args.fresh_seed}) failed; see above")
+        fresh = [ex for ex in load_examples(path) if example_key(ex["index"], ex["question"]) not in seen]
     return [Case(f"fresh{i}", ex["index"], ex["question"], ex["query"], ex["compare"], ex.get("intent"))
             for i, ex in enumerate(fresh)]
 

@@ -73,6 +73,7 @@ def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
     import argparse
     import gzip
     from tinyllm.nlq.distill import main as distill
+    from tinyllm.nlq.examples import example_key
     from tinyllm.nlq.prepare_ir import load_examples
     from tinyllm.nlq.testing import shared_backend
     first = tmp_path / "first.jsonl.gz"
@@ -83,6 +84,12 @@ def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
         for ex in examples[::2]:
             f.write(json.dumps({**ex, "question": "  " + ex["question"].upper()}) + "\n")
     cases = _script().fresh_cases(argparse.Namespace(examples=str(train), fresh_seed=11, fresh_n=40))
-    trained = {" ".join(ex["question"].lower().split()) for ex in examples[::2]}
+    trained = {example_key(ex["index"], ex["question"]) for ex in examples[::2]}
     assert cases and len(cases) == len(examples) - len(trained)
-    assert not {" ".join(c.question.lower().split()) for c in cases} & trained
+    assert not {example_key(c.index, c.question) for c in cases} & trained
+
+
+def test_fresh_cases_refuse_an_empty_request():
+    import argparse
+    with pytest.raises(ValueError, match="--fresh-n must be >= 1"):
+        _script().fresh_cases(argparse.Namespace(examples="", fresh_seed=7, fresh_n=0))
