@@ -4,6 +4,7 @@
     python scripts/train_nlq.py --stages 300@3e-3 --out /tmp/m   # a quick smaller run
     python scripts/train_nlq.py --eval-only                      # IR match, latency, execution accuracy
     python scripts/train_nlq.py --eval-only --fresh-seed 7       # + accuracy on freshly distilled questions
+    python scripts/train_rerank.py                               # then fit the beam re-ranker to the new weights
 
 Training runs in stages `ITERS@LR`: each stage is a fresh AdamW and a fresh warmup + cosine schedule (lr -> lr/10)
 that starts from the previous stage's weights (warm restarts); --init starts the first stage from a checkpoint
@@ -28,6 +29,7 @@ from tinyllm.models.gpt import GPTConfig  # noqa: E402
 from tinyllm.models.zoo import fan_in_init  # noqa: E402
 from tinyllm.nlq.nlq_model import VOCAB_FILE, MaskedGPT  # noqa: E402
 from tinyllm.nlq.prepare_ir import WordNoise, build, canonical_order, encode, load_examples, to_batch  # noqa: E402
+from tinyllm.nlq.rerank import RERANK_FILE  # noqa: E402
 from tinyllm.training.checkpoint import save_checkpoint  # noqa: E402
 from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
@@ -150,6 +152,10 @@ def main(argv=None):
         json.dump(vocab.to_dict(), f)
     os.replace(tmp, os.path.join(args.out, VOCAB_FILE))
     print(f"saved {args.out} after {time.perf_counter() - t0:.0f} s", flush=True)
+    stale = os.path.join(args.out, RERANK_FILE)
+    if os.path.exists(stale):            # a re-ranker is fitted to the beams of the weights it was trained on
+        os.remove(stale)
+        print(f"removed {stale} (fitted to the old weights); run scripts/train_rerank.py --model {args.out}")
     return evaluate_checkpoint(args)
 
 

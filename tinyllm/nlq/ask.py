@@ -150,7 +150,7 @@ def _run_and_print(args, index, body, translator, question):
         backend.ensure_loaded((index,), progress=True)
         checked = translator.execution_check(question, index, body, lambda i, b: run_query(backend, i, b))
         if checked != body and not args.json:
-            print("that query finds nothing; the model's next most probable query that finds something:",
+            print("that query finds nothing; the next best of the model's queries that finds something:",
                   file=sys.stderr)
             print(json.dumps(checked, indent=2, ensure_ascii=False), flush=True)
         body = checked

@@ -2,11 +2,12 @@
 
 Beam search keeps the `width` most probable grammar-valid IR prefixes at every step (score: the sum of the
 tokens' log-probabilities), so it returns up to `width` finished IRs, best first; width 1 is greedy decoding.
-The translator writes the best of width 2 (NLQModel.translate_ir). Against greedy decoding, width 4 scored 3.8
-more test cases on average over five round-4 students (2 to 7); on the shipped model widths 2 and 4 are equal
-within 0.1% on 2,748 held-out distilled examples (2,438 vs 2,442 right) and width 2 is 15-25% faster.
+The translator writes the best of width 2 (NLQModel.translate_ir; best by the re-ranker, rerank.py). Against
+greedy decoding, width 4 scored 3.8 more test cases on average over five round-4 students (2 to 7); on the
+shipped model widths 2 and 4 are equal within 0.1% on 2,748 held-out distilled examples (2,438 vs 2,442 right)
+and width 2 is 15-25% faster.
 The execution check (../shared/NLQ.md, design lesson 3; Wang et al. 2018 on execution-guided decoding): when the
-best query finds nothing, the most probable other candidate that finds something is taken instead. A question
+best query finds nothing, the best other candidate (re-ranked) that finds something is taken instead. A question
 whose every candidate finds nothing keeps the best query: "no results" can be the right answer.
 """
 import numpy as np
@@ -97,7 +98,7 @@ def is_empty(response):
 
 
 def execution_check(index, body, candidates, search):
-    """`body`, unless it finds nothing and one of `candidates()` (other bodies, most probable first, computed only
+    """`body`, unless it finds nothing and one of `candidates()` (other bodies, best first, computed only
     then) finds something. An engine error keeps `body`: the check may improve an answer, never add a failure
     (the caller's own search of the returned body reports the error)."""
     try:

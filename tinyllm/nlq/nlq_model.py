@@ -3,7 +3,8 @@
 Why decoder-only: one stack, reused as is from tinyllm/models/gpt.py with its KV cache, and the question is short
 (<= 40 words), so reading it as a prompt costs little. Copying is done with the @i marker tokens (prepare_ir.py).
 Decoding is a beam search (width 2) under the grammar mask (nbest.py, constrained.py), so every output compiles
-and passes the safety gate; the most probable finished beam is the translation.
+and passes the safety gate; the translation is the finished beam the re-ranker (rerank.py, `rerank.json` beside
+the weights) scores best, or the most probable one when the checkpoint has no re-ranker.
 """
 import json
 from pathlib import Path
@@ -41,9 +42,9 @@ class MaskedGPT(GPT):
 class NLQModel:
     """A loaded checkpoint (GPT weights + vocabulary) that turns (question, index) into a search body."""
 
-    def __init__(self, model, vocab, width=None):
+    def __init__(self, model, vocab, width=None, reranker=None):
         from .nbest import WIDTH, check_width
-        self.model, self.vocab = model, vocab
+        self.model, self.vocab, self.reranker = model, vocab, reranker      # reranker: rerank.Reranker or None
         self.width = check_width(WIDTH if width is None else width)      # beam width of translate_ir (1: greedy)
         self._last = None                                   # ((question, index, width), nbest) of the last call
 
@@ -51,23 +52,30 @@ class NLQModel:
     def load(cls, path):
         from tinyllm.training.checkpoint import load_checkpoint
         path = Path(path)
+        from .rerank import RERANK_FILE, Reranker
         ckpt = load_checkpoint(path)
         with open(path / VOCAB_FILE, encoding="utf-8") as f:
             vocab = Vocab.from_dict(json.load(f))
-        return cls(ckpt.model, vocab)
+        reranker = Reranker.load(path / RERANK_FILE) if (path / RERANK_FILE).exists() else None
+        return cls(ckpt.model, vocab, reranker=reranker)
 
     def prompt(self, question, index):
         return self.vocab.prompt(question, index)
 
     def translate_ir(self, question, index):
-        """IR tokens for (question, index): the most probable finished beam under the grammar mask (nbest.py,
-        width self.width), or greedy decoding when the width is 1."""
+        """IR tokens for (question, index): the best finished beam under the grammar mask (nbest.py, width
+        self.width; best by the re-ranker when there is one), or greedy decoding when the width is 1."""
         if self.width == 1:
             from .constrained import decode
             return decode(self.model, self.vocab, question, index, prompt=self.prompt(question, index))
         return self._nbest(question, index, self.width)[0][1]
 
     def _nbest(self, question, index, width):
+        """nbest_raw() for this question, re-ordered by the re-ranker when there is one (rerank.py)."""
+        found = self.nbest_raw(question, index, width)
+        return found if self.reranker is None else self.reranker.order(question, found)
+
+    def nbest_raw(self, question, index, width):
         """nbest() for this question, remembered for the last question: the execution check asks again for the
         candidates of the question it has just translated."""
         key = (question, index, width)
@@ -79,8 +87,13 @@ class NLQModel:
             self._last = (key, found)
         return self._last[1]
 
+    @staticmethod
+    def compile(ir, question, index):
+        """IR tokens -> search body (compiler.compile_ir)."""
+        return compile_ir(ir, question, index)
+
     def candidates(self, question, index, width):
-        """Up to `width` search bodies, most probable first: beam search under the grammar mask (nbest.py)."""
+        """Up to `width` search bodies, best first: beam search under the grammar mask (nbest.py), re-ranked."""
         return [compile_ir(tokens, question, index) for _, tokens in self._nbest(question, index, width)]
 
     def translate(self, question, index):

@@ -84,7 +84,7 @@ class Translator:
             raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
 
     def execution_check(self, question, index, body, search):
-        """`body` (this translator's answer), or, when it finds nothing, the model's most probable other candidate
+        """`body` (this translator's answer), or, when it finds nothing, the model's best other candidate
         that finds something (nbest.py; the keyword baseline has no candidates)."""
         from .nbest import CHECK_WIDTH, execution_check
         if self.model is None:
