@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from train_nlq import fresh_cases  # noqa: E402
 
+from tinyllm.nlq.compiler import compile_ir  # noqa: E402
 from tinyllm.nlq.evaluate import compare, execute  # noqa: E402
 from tinyllm.nlq.examples import example_key  # noqa: E402
 from tinyllm.nlq.nbest import WIDTH  # noqa: E402
@@ -40,13 +41,13 @@ def labelled_beams(translator, cases, backend, label):
     for n, case in enumerate(cases, 1):
         gold = execute(backend, case.index, validate(case.index, case.gold), case.compare)
         try:
-            found = model.nbest_raw(case.question, case.index, WIDTH)
+            found = model.nbest_raw(case.question, case.index, WIDTH)      # the decoder's own order
         except ValueError:
             found = []
         beams = []
         for logp, ir in found:
             try:
-                body = translator._finish(case.question, case.index, model.compile(ir, case.question, case.index))
+                body = translator._finish(case.question, case.index, compile_ir(ir, case.question, case.index))
                 ok = compare(case.compare, gold, execute(backend, case.index, body, case.compare), case.gold, body)
             except Exception:            # noqa: BLE001 - a candidate the pipeline cannot run is a wrong one
                 ok = False
@@ -59,12 +60,8 @@ def labelled_beams(translator, cases, backend, label):
 
 def accuracy(groups, reranker):
     """(right, total): how often the candidate `reranker` ranks first is right (no candidate: wrong)."""
-    right = 0
-    for beams in groups:
-        if beams:
-            best = reranker.order(beams[0][0], [(logp, ir) for _, ir, logp, _ in beams])[0]
-            right += next(ok for _, ir, logp, ok in beams if ir == best[1] and logp == best[0])
-    return right, len(groups)
+    right = sum(max(beams, key=lambda b: reranker.score(b[0], b[1], b[2]))[3] for beams in groups if beams)
+    return right, len(groups)                            # max keeps the first of equal scores, as order() does
 
 
 def main(argv=None):
@@ -92,7 +89,6 @@ def main(argv=None):
     translator = Translator.load(args.model)
     if translator.model is None:
         ap.error(f"no translator checkpoint at {args.model}")
-    translator.model.reranker = None                   # label the decoder's own beams
     backend = shared_backend()
 
     distilled = {}
@@ -103,10 +99,10 @@ def main(argv=None):
         return distilled[seed]
     excluded = {example_key(c.index, c.question) for c in cases(args.exclude_seed)}
     train = [c for seed in seeds for c in cases(seed) if example_key(c.index, c.question) not in excluded]
-    seen, unique = set(), []
-    for c in train:                                    # two seeds may draw the same question
-        if example_key(c.index, c.question) not in seen:
-            seen.add(example_key(c.index, c.question)), unique.append(c)
+    by_key = {}
+    for c in train:                                    # two seeds may draw the same question: keep the first
+        by_key.setdefault(example_key(c.index, c.question), c)
+    seen, unique = set(by_key), list(by_key.values())
     print(f"training questions: {len(unique)} from teacher seeds {seeds} "
           f"(none from seed {args.exclude_seed} or the translator's training file)")
     groups = labelled_beams(translator, unique, backend, "train")

@@ -30,7 +30,7 @@ def test_a_clause_that_copies_nothing_is_counted_by_its_kind():
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-20, 0, allow_nan=False), min_size=1, max_size=6))
 def test_the_default_reranker_keeps_the_decoders_order(scores):
-    found = sorted(((s, [f"<q>", "match", "f:title", f"@{i % 2}", ";", "<end>"]) for i, s in enumerate(scores)),
+    found = sorted(((s, ["<q>", "match", "f:title", f"@{i % 2}", ";", "<end>"]) for i, s in enumerate(scores)),
                    key=lambda f: -f[0])
     assert Reranker().order("deep learning", found) == found
 

@@ -51,8 +51,9 @@ class NLQModel:
     @classmethod
     def load(cls, path):
         from tinyllm.training.checkpoint import load_checkpoint
-        path = Path(path)
+
         from .rerank import RERANK_FILE, Reranker
+        path = Path(path)
         ckpt = load_checkpoint(path)
         with open(path / VOCAB_FILE, encoding="utf-8") as f:
             vocab = Vocab.from_dict(json.load(f))
@@ -86,11 +87,6 @@ class NLQModel:
                 raise ValueError("no translation finished within the model's context")
             self._last = (key, found)
         return self._last[1]
-
-    @staticmethod
-    def compile(ir, question, index):
-        """IR tokens -> search body (compiler.compile_ir)."""
-        return compile_ir(ir, question, index)
 
     def candidates(self, question, index, width):
         """Up to `width` search bodies, best first: beam search under the grammar mask (nbest.py), re-ranked."""

@@ -19,7 +19,9 @@ import json
 
 import numpy as np
 
+from tinyllm.nn.module import Parameter
 from tinyllm.tokenizers.base import write_json_atomic
+from tinyllm.training.optim import Adam
 
 from .ir import words
 from .prepare_ir import clauses
@@ -103,20 +105,20 @@ def fit(groups, l2=1e-3, steps=300, lr=0.05):
     rows, cols, vals = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(vals)
     right, group_of, n = np.array(right), np.array(group_of, dtype=np.int64), len(right)
     n_ok = np.bincount(group_of, weights=right, minlength=len(groups))
-    mixed = ((n_ok > 0) & (n_ok < np.bincount(group_of, minlength=len(groups))))[group_of]     # (N,)
-    w, m, v = np.zeros(len(index)), np.zeros(len(index)), np.zeros(len(index))
-    w[0] = 1.0
-    for t in range(1, steps + 1):
-        s = np.bincount(rows, weights=w[cols] * vals, minlength=n)                               # (N,) scores
+    mixed_groups = (n_ok > 0) & (n_ok < np.bincount(group_of, minlength=len(groups)))          # (G,)
+    mixed, n_mixed = mixed_groups[group_of], max(1, int(mixed_groups.sum()))                   # (N,), count
+    w = Parameter(np.zeros(len(index)))
+    w.data[0] = 1.0
+    opt = Adam([w], lr=lr, weight_decay=l2)            # coupled weight decay: the l2/2 |w|^2 term's gradient
+    for _ in range(steps):
+        s = np.bincount(rows, weights=w.data[cols] * vals, minlength=n)                          # (N,) scores
         top = np.full(len(groups), -np.inf)
         np.maximum.at(top, group_of, s)
         e = np.exp(s - top[group_of])
         p = e / np.bincount(group_of, weights=e)[group_of]                                         # p(c | beams)
         p_ok = np.where(right, e / np.maximum(np.bincount(group_of, weights=e * right)[group_of], 1e-300), 0.0)
-        ds = np.where(mixed, p - p_ok, 0.0) / max(1, len(set(group_of[mixed].tolist())))          # dLoss/ds
-        grad = np.bincount(cols, weights=ds[rows] * vals, minlength=len(index)) + l2 * w
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad * grad
-        w -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        ds = np.where(mixed, p - p_ok, 0.0) / n_mixed                                              # dLoss/ds
+        w.grad = np.bincount(cols, weights=ds[rows] * vals, minlength=len(index))
+        opt.step()
     names = list(index)
-    return Reranker({names[i]: float(w[i]) for i in np.flatnonzero(w)})
+    return Reranker({names[i]: float(w.data[i]) for i in np.flatnonzero(w.data)})
