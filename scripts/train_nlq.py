@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from tinyllm.models.gpt import GPTConfig  # noqa: E402
 from tinyllm.models.zoo import fan_in_init  # noqa: E402
+from tinyllm.nlq.distill import fresh_cases  # noqa: E402
 from tinyllm.nlq.nlq_model import VOCAB_FILE, MaskedGPT  # noqa: E402
 from tinyllm.nlq.prepare_ir import WordNoise, build, canonical_order, encode, load_examples, to_batch  # noqa: E402
 from tinyllm.nlq.rerank import RERANK_FILE  # noqa: E402
@@ -243,33 +244,11 @@ def evaluate_checkpoint(args):
     print("test set, with the execution check (translator.py; latency includes the searches):\n" + report.format(),
           flush=True)
     if args.fresh_seed is not None:
-        fresh = fresh_cases(args)
+        fresh = fresh_cases(args.fresh_seed, args.fresh_n, args.examples)
         report = evaluate(shared_backend(), fresh, translate)
         print(f"{len(fresh)} fresh distilled examples (teacher seed {args.fresh_seed}), the model alone:\n"
               + report.format(), flush=True)
     return 0
-
-
-def fresh_cases(args):
-    """Cases from examples the teacher distils with --fresh-seed, minus those whose question is in the training
-    file (by the distiller's own duplicate key, examples.example_key): held-out data in the teacher's
-    distribution, as large as one likes."""
-    import tempfile
-    from tinyllm.nlq.distill import main as distill
-    from tinyllm.nlq.evaluate import Case
-    from tinyllm.nlq.examples import example_key
-    from tinyllm.nlq.testing import shared_backend
-    if args.fresh_n < 1:
-        raise ValueError(f"--fresh-n must be >= 1, got {args.fresh_n}")
-    seen = {example_key(ex["index"], ex["question"]) for ex in load_examples(args.examples or None)}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "fresh.jsonl.gz")
-        if distill([f"--n={args.fresh_n}", f"--seed={args.fresh_seed}", f"--out={path}", "--quiet"],
-                   backend=shared_backend()) != 0:
-            raise RuntimeError(f"distilling fresh examples (--fresh-seed {args.fresh_seed}) failed; see above")
-        fresh = [ex for ex in load_examples(path) if example_key(ex["index"], ex["question"]) not in seen]
-    return [Case(f"fresh{i}", ex["index"], ex["question"], ex["query"], ex["compare"], ex.get("intent"))
-            for i, ex in enumerate(fresh)]
 
 
 if __name__ == "__main__":

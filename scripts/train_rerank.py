@@ -16,11 +16,9 @@ import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from train_nlq import fresh_cases  # noqa: E402
 
 from tinyllm.nlq.compiler import compile_ir  # noqa: E402
+from tinyllm.nlq.distill import fresh_cases  # noqa: E402
 from tinyllm.nlq.evaluate import compare, execute  # noqa: E402
 from tinyllm.nlq.examples import example_key  # noqa: E402
 from tinyllm.nlq.nbest import WIDTH  # noqa: E402
@@ -95,7 +93,7 @@ def main(argv=None):
 
     def cases(seed):                                  # each seed distilled once (the excluded one is often --eval-seed)
         if seed not in distilled:
-            distilled[seed] = fresh_cases(argparse.Namespace(examples=args.examples, fresh_seed=seed, fresh_n=args.n))
+            distilled[seed] = fresh_cases(seed, args.n, args.examples)
         return distilled[seed]
     excluded = {example_key(c.index, c.question) for c in cases(args.exclude_seed)}
     train = [c for seed in seeds for c in cases(seed) if example_key(c.index, c.question) not in excluded]

@@ -70,9 +70,8 @@ def test_a_mostly_foreign_vocabulary_is_refused(tmp_path):
 
 def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
     """--fresh-seed: new teacher examples become cases, minus every question the training file already has."""
-    import argparse
     import gzip
-    from tinyllm.nlq.distill import main as distill
+    from tinyllm.nlq.distill import fresh_cases, main as distill
     from tinyllm.nlq.examples import example_key
     from tinyllm.nlq.prepare_ir import load_examples
     from tinyllm.nlq.testing import shared_backend
@@ -83,13 +82,13 @@ def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
     with gzip.open(train, "wt") as f:
         for ex in examples[::2]:
             f.write(json.dumps({**ex, "question": "  " + ex["question"].upper()}) + "\n")
-    cases = _script().fresh_cases(argparse.Namespace(examples=str(train), fresh_seed=11, fresh_n=40))
+    cases = fresh_cases(11, 40, str(train))
     trained = {example_key(ex["index"], ex["question"]) for ex in examples[::2]}
     assert cases and len(cases) == len(examples) - len(trained)
     assert not {example_key(c.index, c.question) for c in cases} & trained
 
 
 def test_fresh_cases_refuse_an_empty_request():
-    import argparse
-    with pytest.raises(ValueError, match="--fresh-n must be >= 1"):
-        _script().fresh_cases(argparse.Namespace(examples="", fresh_seed=7, fresh_n=0))
+    from tinyllm.nlq.distill import fresh_cases
+    with pytest.raises(ValueError, match="n .teacher candidates. must be >= 1"):
+        fresh_cases(7, 0)

@@ -234,5 +234,25 @@ def main(argv=None, backend=None):
     return 0
 
 
+def fresh_cases(seed, n, examples=None):
+    """Evaluation cases from n candidates of the template teacher with `seed`, verified as usual, minus those whose
+    question the training file `examples` (default: the shipped set) has, by the duplicate key: held-out data in
+    the teacher's distribution, as large as one likes (train_nlq.py --fresh-seed, train_rerank.py)."""
+    import tempfile
+    from .evaluate import Case
+    from .prepare_ir import load_examples
+    from .testing import shared_backend
+    if n < 1:
+        raise ValueError(f"fresh cases: n (teacher candidates) must be >= 1, got {n}")
+    seen = {example_key(ex["index"], ex["question"]) for ex in load_examples(examples or None)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "fresh.jsonl.gz")
+        if main([f"--n={n}", f"--seed={seed}", f"--out={path}", "--quiet"], backend=shared_backend()) != 0:
+            raise RuntimeError(f"distilling fresh examples (teacher seed {seed}) failed; see above")
+        fresh = [ex for ex in load_examples(path) if example_key(ex["index"], ex["question"]) not in seen]
+    return [Case(f"fresh{i}", ex["index"], ex["question"], ex["query"], ex["compare"], ex.get("intent"))
+            for i, ex in enumerate(fresh)]
+
+
 if __name__ == "__main__":
     sys.exit(main())
