@@ -9,7 +9,7 @@ import datetime as dt
 
 from . import dates
 from .grammar_articles import relative_wordings
-from .templates import Clause, either_terms
+from .templates import Clause, either_terms, number, say, sorted_body
 from .values import name_phrases, names, searchable_phrases, words
 
 PD = "publication_date"
@@ -172,7 +172,8 @@ def date_relative(rng, doc, values):
     window = dates.compile_phrase(phrase)
     if not dates.contains(window, doc[PD], now):
         return None
-    return Clause("date_relative", window.range_clause(PD), "filter", relative_wordings(phrase),
+    books = [f"from books published in the {phrase}", f"that come from books published in the {phrase}"]
+    return Clause("date_relative", window.range_clause(PD), "filter", relative_wordings(phrase) + books,
                   terse=[f"last {n} years"], extra={"now": dates.DATA_NOW})
 
 
@@ -230,3 +231,59 @@ POSITIVE = [(author, 3), (title, 3), (book_id, 1), (content_word, 3), (content_w
 NEGATIVE = [(not_author, 1), (not_book, 1), (not_word, 1)]
 TEXT = [content_word, content_words_and, content_phrase]
 BOOK = [title, book_id]
+
+
+def passage_range(rng, doc, v):
+    """Passages of one book by number (one, a range, the first k, from or after n, its end, its start in order, the
+    first passage of every book by its author) -> (question, body, compare, the book's clause)."""
+    book = title(rng, doc, v)
+    name = book.pre[0]
+    last = v.extra["books"][doc["book_id"]]["last"]
+    p = doc["passage"]
+    pick = rng.choice(["one", "range", "first", "from", "ordered", "after", "last", "first_ordered",
+                       "author_first"])
+    slots = {"b": name, "p": p}
+    if pick == "one":
+        rq, forms = {"term": {"passage": p}}, ["passage {p} of {b}", "{b}, passage {p}", "show passage {p} in {b}"]
+    elif pick == "range":
+        slots["a"], slots["z"] = max(1, p - rng.randint(0, 5)), min(last, p + rng.randint(1, 8))
+        rq = {"range": {"passage": {"gte": slots["a"], "lte": slots["z"]}}}
+        forms = ["passages {a} to {z} of {b}", "{b} passages {a}-{z}", "give me {b}, passages {a} through {z}"]
+    elif pick == "first":
+        slots["k"] = rng.randint(1, 10)
+        rq = {"range": {"passage": {"lte": slots["k"]}}}
+        forms = ["the first {k} passages of {b}", "opening {k} passages of {b}", "{b}: first {k} passages"]
+    elif pick == "from":
+        rq = {"range": {"passage": {"gte": p}}}
+        forms = ["{b} from passage {p} on", "passages of {b} starting at passage {p}",
+                 "everything in {b} from passage {p} onwards"]
+    elif pick == "after":
+        rq = {"range": {"passage": {"gt": p}}}
+        forms = ["passages of {b} after passage {p}", "{b} beyond passage {p}",
+                 "everything in {b} past passage {p}"]
+    elif pick == "author_first":     # the opening passage of every book by an author
+        a = doc["author"]
+        q = say(rng, ["the first passage of each book by {a}", "opening passages of {a}'s books",
+                      "passage 1 of every book by {a}", "how do {a}'s books begin?"], a=a)
+        body = {"query": {"bool": {"filter": [{"term": {"author": a}}, {"term": {"passage": 1}}]}}}
+        return q, body, "set", book
+    elif pick in ("last", "first_ordered"):   # the end or the start of a book, in passage order
+        k = rng.randint(1, 5)
+        if pick == "last":
+            q = say(rng, ["the last {k} passages of {b}", "final {k} passages of {b}", "how does {b} end? "
+                          "last {k} passages", "{b}: closing {k} passages"], b=name, k=number(rng, k))
+            body = sorted_body(book.dsl, k, "passage", "desc")
+        else:
+            q = say(rng, ["the first {k} passages of {b}, in order", "opening {k} passages of {b} in "
+                          "reading order", "{b} from the start, {k} passages"], b=name, k=number(rng, k))
+            query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"lte": k}}}]}}
+            body = sorted_body(query, k, "passage", "asc")
+        return q, body, "topk", book
+    else:   # reading order: sorted by passage number, so compared as top-k
+        slots["k"] = rng.randint(2, 10)
+        query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"gte": p}}}]}}
+        q = say(rng, ["{k} passages of {b} in reading order starting at passage {p}",
+                      "read {b} from passage {p}, {k} passages"], **slots)
+        return q, sorted_body(query, slots["k"], "passage", "asc"), "topk", book
+    q = say(rng, forms, **slots)
+    return q, {"query": {"bool": {"filter": [book.dsl, rq]}}}, "set", book

@@ -7,6 +7,7 @@ the seed and the values. Candidates are unverified: distill.py validates and exe
 """
 import datetime as dt
 import random
+from dataclasses import replace
 
 from . import dates
 from . import grammar_articles as GA
@@ -17,6 +18,15 @@ from .values import load_values
 
 NOUNS = {"articles": ["papers", "articles", "preprints", "arXiv papers", "publications"],
          "gutenberg": ["passages", "excerpts", "book passages", "sections", "text passages"]}
+# nouns with a word that names the kind of document, not a topic (round 9): said a quarter of the time, so the
+# student learns that "play passages" or "research papers" asks for no `match` on "play" or "research"
+KIND_NOUNS = {"articles": ["research papers", "scientific papers", "studies", "works", "manuscripts",
+                           "arXiv submissions", "research articles"],
+              "gutenberg": ["novel passages", "play passages", "story passages", "lines", "paragraphs",
+                            "passages of text", "prose passages"]}
+KIND_NOUN_RATE = 0.25
+# "joint papers of A and B": a pair of co-authors said with a noun that already means "together"
+JOINT_NOUNS = ["joint papers", "joint work", "shared papers", "co-authored papers", "collaborations"]
 # field -> (plural noun, singular noun) for group-by and distinct-count heads
 GROUP_FIELDS = {"articles": {"author": ("first authors", "first author"), "authors": ("authors", "author"),
                              "categories": ("categories", "category"),
@@ -127,7 +137,13 @@ class TemplateTeacher:
                        teacher="template", extra=merged)
 
     def _np(self, rng, index, clauses, terse_ok=True):
-        noun = rng.choice(NOUNS[index])
+        noun = rng.choice(KIND_NOUNS[index] if rng.random() < KIND_NOUN_RATE else NOUNS[index])
+        pair = [c for c in clauses if c.kind == "coauthor_pair"]
+        if pair and rng.random() < 0.3:
+            a, b = (t["term"]["authors"] for t in pair[0].dsl["bool"]["filter"])
+            noun = rng.choice(JOINT_NOUNS)
+            clauses = [replace(c, post=[f"of {a} and {b}", f"by {a} and {b}", f"between {a} and {b}"])
+                       if c is pair[0] else c for c in clauses]
         if terse_ok and clauses and rng.random() < 0.12:
             return T.terse_phrase(rng, noun, clauses), True
         return T.noun_phrase(rng, noun, clauses), False
@@ -141,6 +157,9 @@ class TemplateTeacher:
         q = np_ if terse else T.say(rng, T.SEARCH_FORMS, np=np_)
         if len(clauses) == 1 and clauses[0].said and clauses[0].text_field != "title" and rng.random() < 0.3:
             q = T.say(rng, T.WHERE_FORMS[index], x=clauses[0].said)     # "where is Captain Hook mentioned?"
+        elif index == "articles" and rng.random() < 0.15:
+            rest = T.verb_rest(rng, clauses)              # "what came out last month in cs.CL?": no noun at all
+            q = T.say(rng, T.CAME_OUT_FORMS, rest=rest) if rest else q
         return self._example(index, q, T.search_body(T.assemble(clauses)), T.search_intent(clauses), "set", clauses)
 
     def _count(self, rng, index, v):
@@ -253,20 +272,30 @@ class TemplateTeacher:
         return self._example(index, q, body, "metric", "aggs", clauses)
 
     def _top_per_group(self, rng, index, v):
-        clauses = self._filters(rng, index, v, self._doc(rng, index, v), 0, 1)
+        clauses = [c for c in self._filters(rng, index, v, self._doc(rng, index, v), 0, 1)
+                   if _group(c.kind) != "book"]        # "the first passage of Emma in each book" says nothing
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         if index == "articles":
-            fld, one = rng.choice([("categories", "category"), ("category_names", "subject area")])
+            fld, one, what = rng.choice([("categories", "category", "categories"),
+                                         ("category_names", "subject area", "subject areas")])
             sort = [{"publication_date": {"order": "desc"}}, {"arxiv_id": {"order": "asc"}}]
-            forms = ["newest of the {np} in each {one}", "latest {np} per {one}", "most recent {np} for every {one}"]
+            forms = ["newest of the {np} in each {one}", "latest {np} per {one}", "most recent {np} for every {one}",
+                     "the newest {sg} in each {one}", "latest {sg} for every {one}", "most recent {sg} per {one}"]
+            sized = ["the newest {sg} in each of the {k} biggest {what}", "latest {sg} for the top {k} {what}",
+                     "most recent {np} in each of the {k} largest {what}"]
             src = ["title"]
         else:
-            fld, one = "title.keyword", "book"
+            fld, one, what = "title.keyword", "book", "books"
             sort = [{"passage": {"order": "asc"}}]
-            forms = ["first of the {np} in each {one}", "opening {np} per {one}", "earliest {np} in every {one}"]
+            forms = ["first of the {np} in each {one}", "opening {np} per {one}", "earliest {np} in every {one}",
+                     "the first {sg} of each {one}", "opening {sg} of every {one}"]
+            sized = ["the first {sg} of each of the {k} biggest {what}", "opening {sg} of the top {k} {what}"]
             src = ["passage"]
-        k = 10                                  # the questions do not say how many groups: the default
-        q = T.say(rng, forms, np=np_, one=one)
+        sg = T.noun_phrase(rng, "paper" if index == "articles" else "passage", clauses)
+        k = 10                                  # unsaid, the number of groups is the default
+        if rng.random() < 0.25:                 # "... for the top 5 categories": the groups' number said
+            k, forms = rng.choice([3, 5, 5, 20]), sized
+        q = T.say(rng, forms, np=np_, one=one, sg=sg, what=what, k=T.number(rng, k))
         spec = {"terms": {"field": fld, "size": k},
                 "aggs": {"top": {"top_hits": {"size": 1, "sort": sort, "_source": src}}}}
         return self._example(index, q, T.agg_body(T.assemble(clauses), "groups", spec), "top_per_group", "aggs",
@@ -331,59 +360,8 @@ class TemplateTeacher:
         return self._example(index, q, body, "fuzzy_match", "set", [])
 
     def _passage_range(self, rng, index, v):
-        doc = self._doc(rng, index, v)
-        book = GG.title(rng, doc, v)
-        name = book.pre[0]
-        last = v.extra["books"][doc["book_id"]]["last"]
-        p = doc["passage"]
-        pick = rng.choice(["one", "range", "first", "from", "ordered", "after", "last", "first_ordered",
-                           "author_first"])
-        slots = {"b": name, "p": p}
-        if pick == "one":
-            rq, forms = {"term": {"passage": p}}, ["passage {p} of {b}", "{b}, passage {p}", "show passage {p} in {b}"]
-        elif pick == "range":
-            slots["a"], slots["z"] = max(1, p - rng.randint(0, 5)), min(last, p + rng.randint(1, 8))
-            rq = {"range": {"passage": {"gte": slots["a"], "lte": slots["z"]}}}
-            forms = ["passages {a} to {z} of {b}", "{b} passages {a}-{z}", "give me {b}, passages {a} through {z}"]
-        elif pick == "first":
-            slots["k"] = rng.randint(1, 10)
-            rq = {"range": {"passage": {"lte": slots["k"]}}}
-            forms = ["the first {k} passages of {b}", "opening {k} passages of {b}", "{b}: first {k} passages"]
-        elif pick == "from":
-            rq = {"range": {"passage": {"gte": p}}}
-            forms = ["{b} from passage {p} on", "passages of {b} starting at passage {p}",
-                     "everything in {b} from passage {p} onwards"]
-        elif pick == "after":
-            rq = {"range": {"passage": {"gt": p}}}
-            forms = ["passages of {b} after passage {p}", "{b} beyond passage {p}",
-                     "everything in {b} past passage {p}"]
-        elif pick == "author_first":     # the opening passage of every book by an author
-            a = doc["author"]
-            q = T.say(rng, ["the first passage of each book by {a}", "opening passages of {a}'s books",
-                            "passage 1 of every book by {a}", "how do {a}'s books begin?"], a=a)
-            body = {"query": {"bool": {"filter": [{"term": {"author": a}}, {"term": {"passage": 1}}]}}}
-            return self._example(index, q, body, "passage_range", "set", [book])
-        elif pick in ("last", "first_ordered"):   # the end or the start of a book, in passage order
-            k = rng.randint(1, 5)
-            if pick == "last":
-                q = T.say(rng, ["the last {k} passages of {b}", "final {k} passages of {b}", "how does {b} end? "
-                                "last {k} passages", "{b}: closing {k} passages"], b=name, k=T.number(rng, k))
-                body = T.sorted_body(book.dsl, k, "passage", "desc")
-            else:
-                q = T.say(rng, ["the first {k} passages of {b}, in order", "opening {k} passages of {b} in "
-                                "reading order", "{b} from the start, {k} passages"], b=name, k=T.number(rng, k))
-                query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"lte": k}}}]}}
-                body = T.sorted_body(query, k, "passage", "asc")
-            return self._example(index, q, body, "passage_range", "topk", [book])
-        else:   # reading order: sorted by passage number, so compared as top-k
-            slots["k"] = rng.randint(2, 10)
-            query = {"bool": {"filter": [book.dsl, {"range": {"passage": {"gte": p}}}]}}
-            q = T.say(rng, ["{k} passages of {b} in reading order starting at passage {p}",
-                            "read {b} from passage {p}, {k} passages"], **slots)
-            return self._example(index, q, T.sorted_body(query, slots["k"], "passage", "asc"), "passage_range",
-                                 "topk", [book])
-        q = T.say(rng, forms, **slots)
-        return self._example(index, q, {"query": {"bool": {"filter": [book.dsl, rq]}}}, "passage_range", "set", [book])
+        q, body, compare, book = GG.passage_range(rng, self._doc(rng, index, v), v)
+        return self._example(index, q, body, "passage_range", compare, [book])
 
     def _no_results(self, rng, index, v):
         if index == "articles":

@@ -54,10 +54,35 @@ def noun_phrase(rng, noun, clauses):
         adjective = rng.choice(chosen.pre) + " "
         rest.remove(chosen)
     rng.shuffle(rest)
-    mods = [rng.choice(c.post) for c in rest if c.post]    # a clause with no wording is said by its partner
+    mods = [published_verb(rng, rng.choice(c.post)) for c in rest if c.post]   # no wording: said by its partner
     if len(mods) >= 2 and rng.random() < 0.3:
         mods = mods[:-1] + ["and " + mods[-1]]
     return " ".join([adjective + noun] + mods).strip()
+
+
+# other ways to say "published" (round 9): with them "came out in 1847" is a date, not a phrase to search for
+PUBLISHED_VERBS = ["that came out", "which came out", "that were published", "first published", "that appeared",
+                   "released", "that were released", "put out", "that were written", "written"]
+VERB_RATE = 0.3
+
+
+def published_verb(rng, mod):
+    """'published in 2025' -> 'that came out in 2025' VERB_RATE of the time; any other modifier unchanged."""
+    if mod.startswith("published ") and rng.random() < VERB_RATE:
+        return rng.choice(PUBLISHED_VERBS) + mod[len("published"):]
+    return mod
+
+
+def verb_rest(rng, clauses):
+    """What follows "what came out": the date clause's phrase without its verb, then the other modifiers
+    ("last month in cs.CL"); None without a date clause said with "published"."""
+    dated = [c for c in clauses if any(p.startswith("published ") for p in c.post)]
+    if not dated or any(not c.post for c in clauses):
+        return None
+    when = rng.choice([p for p in dated[0].post if p.startswith("published ")])[len("published "):]
+    others = [rng.choice(c.post) for c in clauses if c is not dated[0]]
+    rng.shuffle(others)
+    return " ".join([when] + others)
 
 
 def terse_phrase(rng, noun, clauses):
@@ -185,6 +210,9 @@ MIN_FORMS = ["when was the earliest of the {np} published?", "earliest publicati
 MAX_FORMS = ["most recent publication date among {np}", "when was the latest of the {np} published?",
              "latest date of {np}", "newest date for {np}", "what is the last publication date of {np}?",
              "when did the most recent of the {np} appear?", "date of the newest of the {np}"]
+# a search said without its noun, around when things were published ("what came out last month in cs.CL?")
+CAME_OUT_FORMS = ["what came out {rest}?", "what was published {rest}?", "anything that came out {rest}?",
+                  "what appeared {rest}?", "what got published {rest}?", "show what came out {rest}"]
 # a whole question around one text value said plainly (Clause.said): the search is over the index's text field
 WHERE_FORMS = {"gutenberg": ["where is {x} mentioned?", "where does {x} appear?", "which passages mention {x}?",
                              "where do the books mention {x}?", "find mentions of {x}", "where is {x} in the books?",
