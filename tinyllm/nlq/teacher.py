@@ -25,6 +25,7 @@ KIND_NOUNS = {"articles": ["research papers", "scientific papers", "studies", "w
               "gutenberg": ["novel passages", "play passages", "story passages", "lines", "paragraphs",
                             "passages of text", "prose passages"]}
 KIND_NOUN_RATE = 0.25
+SINGULAR = {"articles": ["paper", "article", "preprint"], "gutenberg": ["passage", "excerpt"]}
 # "joint papers of A and B": a pair of co-authors said with a noun that already means "together"
 JOINT_NOUNS = ["joint papers", "joint work", "shared papers", "co-authored papers", "collaborations"]
 # field -> (plural noun, singular noun) for group-by and distinct-count heads
@@ -160,6 +161,9 @@ class TemplateTeacher:
         elif index == "articles" and rng.random() < 0.15:
             rest = T.verb_rest(rng, clauses)              # "what came out last month in cs.CL?": no noun at all
             q = T.say(rng, T.CAME_OUT_FORMS, rest=rest) if rest else q
+        elif rng.random() < 0.07:
+            rest = T.bare_rest(rng, clauses)              # "everything written by Jonathan Swift": not any_field
+            q = T.say(rng, T.EVERYTHING_FORMS, rest=rest) if rest else q
         return self._example(index, q, T.search_body(T.assemble(clauses)), T.search_intent(clauses), "set", clauses)
 
     def _count(self, rng, index, v):
@@ -173,10 +177,16 @@ class TemplateTeacher:
         k = rng.choice([1, 2, 3, 5, 5, 10, 10, 20])
         newest = rng.random() < 0.6
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        if k == 1:
+        if k == 1 and rng.random() < 0.4:
+            sg = T.noun_phrase(rng, rng.choice(SINGULAR[index]), clauses)
+            q = T.say(rng, T.SINGLE_NEWEST_SG if newest else T.SINGLE_OLDEST_SG, sg=sg)
+        elif k == 1:
             q = T.say(rng, T.SINGLE_NEWEST_FORMS if newest else T.SINGLE_OLDEST_FORMS, np=np_)
         else:
             q = T.say(rng, T.NEWEST_FORMS if newest else T.OLDEST_FORMS, np=np_, k=T.number(rng, k))
+        if rng.random() < 0.2:                    # the sort said outright: "the 3 oldest passages by date"
+            end = "?" if q.endswith("?") else ""
+            q = q.rstrip("?") + rng.choice(T.SORT_SAID) + end
         body = T.sorted_body(T.assemble(clauses), k, "publication_date", "desc" if newest else "asc")
         if rng.random() < 0.25:
             src, said = rng.choice(SOURCE_FIELDS[index])
@@ -244,7 +254,8 @@ class TemplateTeacher:
         fld, what = rng.choice(sorted(CARD_FIELDS[index].items()))
         clauses = [c for c in self._filters(rng, index, v, self._doc(rng, index, v), 0, 2) if fld not in str(c.dsl)]
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        q = T.say(rng, T.CARD_FORMS, np=np_, what=what)
+        forms = T.CARD_ALL_FORMS if not clauses and rng.random() < 0.5 else T.CARD_FORMS
+        q = T.say(rng, forms, np=np_, what=what)
         body = T.agg_body(T.assemble(clauses), "distinct", {"cardinality": {"field": fld}})
         return self._example(index, q, body, "distinct_count", "aggs", clauses)
 

@@ -85,6 +85,16 @@ def verb_rest(rng, clauses):
     return " ".join([when] + others)
 
 
+def bare_rest(rng, clauses):
+    """Every clause's modifier, shuffled, with no noun ("by Hao Li in cs.CV", for "everything by Hao Li in cs.CV");
+    None when a clause has no wording of its own."""
+    if not clauses or any(not c.post for c in clauses):
+        return None
+    mods = [published_verb(rng, rng.choice(c.post)) for c in clauses]
+    rng.shuffle(mods)
+    return " ".join(mods)
+
+
 def terse_phrase(rng, noun, clauses):
     """Keyword style: 'cs.CV Hao Li last month' (sometimes with the noun)."""
     bits = [rng.choice(c.terse or c.post) for c in clauses if c.terse or c.post]
@@ -213,6 +223,19 @@ MAX_FORMS = ["most recent publication date among {np}", "when was the latest of 
 # a search said without its noun, around when things were published ("what came out last month in cs.CL?")
 CAME_OUT_FORMS = ["what came out {rest}?", "what was published {rest}?", "anything that came out {rest}?",
                   "what appeared {rest}?", "what got published {rest}?", "show what came out {rest}"]
+# "everything" and "anything" asking for all documents that fit, not for a search over every field (round 10)
+EVERYTHING_FORMS = ["everything {rest}", "show me everything {rest}", "anything {rest}?", "give me everything {rest}",
+                    "all the work {rest}", "whatever there is {rest}", "list everything {rest}"]
+# the newest or oldest one said with a singular noun ("Hao Li's most recent paper"), and the sort said outright
+SINGLE_NEWEST_SG = ["the most recent {sg}", "the newest {sg}", "what was the latest {sg}?", "the single most recent {sg}",
+                    "which is the newest {sg}?"]
+SINGLE_OLDEST_SG = ["the oldest {sg}", "the earliest {sg}", "what was the first {sg} ever published?",
+                    "which is the oldest {sg}?"]
+SORT_SAID = [" by publication date", " by date", ", sorted by publication date", " (by publication date)",
+             " ordered by date"]
+# a distinct count over the whole index, said as plainly as a count ("how many authors are there?")
+CARD_ALL_FORMS = ["how many {what} are there?", "how many {what} does the index have?", "number of {what}",
+                  "how many {what} in total?", "count the {what}"]
 # a whole question around one text value said plainly (Clause.said): the search is over the index's text field
 WHERE_FORMS = {"gutenberg": ["where is {x} mentioned?", "where does {x} appear?", "which passages mention {x}?",
                              "where do the books mention {x}?", "find mentions of {x}", "where is {x} in the books?",
