@@ -112,3 +112,17 @@ def test_a_code_chosen_from_the_vocabulary_follows_the_category_the_question_nam
 def test_a_renamed_code_is_the_models_or_the_named_categorys(question, c):
     out = grounding.named_code(c, question, CODES)
     assert out == c or any(out in codes and name in question.lower() for name, codes in CODES.items())
+
+
+def test_a_books_short_name_grounds_to_its_stored_title():
+    from tinyllm.nlq.grammar_gutenberg import book_names
+    table = grounding.index_values()
+    titles = sorted(set(table[("gutenberg", "title.keyword")].values()))
+    shortened = 0
+    for t in titles:
+        for name in book_names(t):
+            body = {"query": {"term": {"title.keyword": name}}}
+            grounding.ground("gutenberg", body, table, f"passages of {name}")
+            assert body["query"] == {"term": {"title.keyword": t}}, name
+            shortened += name != t
+    assert shortened >= 10                   # "Moby-Dick", "Time Machine", "Jane Eyre", ...

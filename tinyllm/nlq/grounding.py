@@ -10,6 +10,8 @@ says "Robotics" (NLQ.md, value grounding). The known values are the keyword valu
   3. surname: one of its words is the last name of exactly one known person ("Twain's" -> "Mark Twain");
   4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics";
      a first author nobody is first author of -> authors).
+A book's shorter names (grammar_gutenberg.book_names: "Moby-Dick", "Time Machine") are known spellings of its
+stored title, so rule 1 turns a copied short name into the exact `title.keyword` value.
 Values with no such match are left alone: the model may be right about a value nobody listed.
 A category code the model chose from its vocabulary (not spelled in the question) is also checked against the
 category the question names by name: "how many robotics papers" names cs.RO, whatever code the model wrote.
@@ -19,6 +21,7 @@ import gzip
 import json
 
 from . import schema
+from .grammar_gutenberg import book_names
 from .ir import words
 
 EXAMPLES_PATH = schema.DATA_DIR / "nlq_examples.jsonl.gz"
@@ -84,6 +87,10 @@ def _index_values(data_dir):
                     value = doc.get(field.split(".")[0])     # title.keyword holds the title itself
                     for v in value if isinstance(value, list) else [value]:
                         _add(table, index, field, v)
+    titles = table.get(("gutenberg", "title.keyword"), {})
+    for t in list(titles.values()):                           # "Moby-Dick" names "Moby-Dick; or, The Whale"
+        for name in book_names(t)[1:]:
+            titles.setdefault(name.lower(), t)
     return table
 
 
