@@ -302,7 +302,7 @@ class TemplateTeacher:
                      "the first {sg} of each {one}", "opening {sg} of every {one}"]
             sized = ["the first {sg} of each of the {k} biggest {what}", "opening {sg} of the top {k} {what}"]
             src = ["passage"]
-        sg = T.noun_phrase(rng, "paper" if index == "articles" else "passage", clauses)
+        sg = T.noun_phrase(rng, SINGULAR[index][0], clauses)
         k = 10                                  # unsaid, the number of groups is the default
         if rng.random() < 0.25:                 # "... for the top 5 categories": the groups' number said
             k, forms = rng.choice([3, 5, 5, 20]), sized
