@@ -3,7 +3,8 @@
 The grammar is a Python generator: it yields the set of allowed next tokens and receives the chosen one, so it
 walks the same IR grammar as ir.py/compiler.py while knowing the index's mapping: a term may only name a
 keyword/numeric/date field, match only a text field, range only date/numeric, sort and aggregations only exact
-fields; sizes are bounded integers; date values follow date_grammar.py (valid, and agreeing with the dates named).
+fields; sizes are bounded integers; date values follow date_grammar.py (valid, and agreeing with the dates named);
+a quoted span of the question is copied whole, and if it has two or more words only into a phrase or exact value.
 Every finished sequence therefore compiles to a body the safety gate accepts (tested with random weights).
 """
 import re
@@ -14,6 +15,7 @@ from . import dates, schema
 from .date_grammar import can_date, date_value
 from .ir import END, SEP, words
 from .ir_head import ir_head
+from .quotes import quoted_spans, span_of
 
 MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 6, 16, 3, 2, 3   # 6: three filters, a negation, two should
 EXACT = ("keyword", "numeric", "date")
@@ -43,6 +45,8 @@ class Context:
         self.named = dates.named_dates(self.words)
         self.cues = dates.month_cues(self.words, self.named)
         self.literals = [t for t in literals if t.startswith("=")]
+        self.span = span_of(quoted_spans(question))           # {word: its quoted span (i, j)}, quotes.py
+        self.phrases = frozenset(f"@{i}" for i, j in set(self.span.values()) if j > i)   # starts of 2+ word spans
         self._fields = {}
 
     def memo(self, key, compute):
@@ -66,33 +70,51 @@ def _int_value(ctx, lo, hi, taken=frozenset()):
     yield {SEP}
 
 
-def _str_value(ctx, taken=frozenset()):
+def _str_value(ctx, taken=frozenset(), phrase=True):
     """Copies and literals. Copied words run left to right without gaps (`@4 @5`, never `@5 @5` or `@5 @2`),
-    as in every training value, and a value does not start by copying bare punctuation or a `taken` word."""
+    as in every training value, and a value does not start by copying bare punctuation or a `taken` word.
+    A quoted span (quotes.py) is copied whole or not at all, never run into or out of; one of two or more
+    words only where `phrase` (a phrase search or an exact value, not a `match` of any of its words)."""
+    def first():
+        inside = {f"@{w}" for w, (i, _) in ctx.span.items() if w != i}      # a span is entered at its start
+        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken) | strs
+
+    def after_copy(k):
+        if k in ctx.span and k < ctx.span[k][1]:
+            return frozenset({f"@{k + 1}"} - taken) or frozenset({SEP})     # inside a span: on to its end
+        nxt = k + 1 < len(ctx.words) and k + 1 not in ctx.span and not _opens(ctx, k, k + 1)
+        return frozenset({SEP} | strs | ({f"@{k + 1}"} if nxt else set()) - taken)
+
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
     # the sets hold every literal (hundreds): built once per question and `taken`, then yielded as the same objects
-    tok = yield ctx.memo(("first", taken), lambda: (starts - taken) | strs)
+    tok = yield ctx.memo(("first", taken, phrase), first)
     for _ in range(MAX_PIECES - 1):
         if tok.startswith("@"):
-            after = int(tok[1:]) + 1
-            allowed = ctx.memo(("after", after, taken), lambda: frozenset(
-                {SEP} | strs | ({f"@{after}"} if after < len(ctx.words) else set()) - taken))
-        else:
-            allowed = ctx.memo(("next", taken), lambda: frozenset({SEP} | (starts - taken)))
+            k = int(tok[1:])
+            allowed = ctx.memo(("after", k, taken), lambda: after_copy(k))
+        else:       # after a literal: a copy, or the end unless the literal ends in a space ("=Charlotte ")
+            spaced = tok[-1].isspace()
+            allowed = ctx.memo(("next", taken, phrase, spaced), lambda: frozenset(
+                (set() if spaced else {SEP}) | (ctx.memo(("first", taken, phrase), first) - strs)) or {SEP})
         tok = yield allowed
         if tok == SEP:
             return
     yield {SEP}
 
 
-def _value(ctx, field, taken, op=None, first=None):
+def _opens(ctx, k, nxt):
+    """True when word `nxt` is the mark that opens a quoted span right after word k (a copy stops before it)."""
+    return nxt + 1 in ctx.span and ctx.span[nxt + 1][0] == nxt + 1 and not re.search(r"\w", ctx.words[nxt])
+
+
+def _value(ctx, field, taken, op=None, first=None, phrase=True):
     kind = ctx.kind[field]
     if kind == "numeric":
         return _int_value(ctx, 0, 10**9, taken)
     if kind == "date":
         return date_value(ctx, field, taken, op, first)
-    return _str_value(ctx, taken)
+    return _str_value(ctx, taken, phrase)
 
 
 def _copies(grammar, seen):
@@ -122,12 +144,14 @@ def _clause(ctx, taken=frozenset()):
     if op == "match_all":
         return
     if op == "multi_match":
-        yield from _str_value(ctx, taken)
+        copied = set()
+        yield from _copies(_str_value(ctx, taken), copied)
         text, used = ctx.fields(("text",)), set()
         tok = yield text
         used.add(tok)
+        end = {"type:phrase"} | (set() if copied & ctx.phrases else {"<next>"})     # a quoted phrase stays one
         while True:
-            tok = yield ((text - used) if len(used) < MAX_FIELDS else set()) | {"type:phrase", "<next>"}
+            tok = yield ((text - used) if len(used) < MAX_FIELDS else set()) | end
             if tok in ("type:phrase", "<next>"):
                 return
             used.add(tok)
@@ -144,7 +168,7 @@ def _clause(ctx, taken=frozenset()):
             bounds = [b for b in bounds if b[0] != tok[0]]        # one lower (gt/gte) and one upper (lt/lte)
             text = yield from _value(ctx, field, taken, tok, first)
             first = (tok, text) if isinstance(text, str) else None
-    yield from _value(ctx, field, taken)
+    yield from _value(ctx, field, taken, phrase=op != "match")
     if op == "terms":
         for _ in range(MAX_TERMS - 1):
             tok = yield {"<next>", "<more>"}

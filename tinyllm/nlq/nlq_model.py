@@ -4,7 +4,8 @@ Why decoder-only: one stack, reused as is from tinyllm/models/gpt.py with its KV
 (<= 40 words), so reading it as a prompt costs little. Copying is done with the @i marker tokens (prepare_ir.py).
 Decoding is a beam search (width 2) under the grammar mask (nbest.py, constrained.py), so every output compiles
 and passes the safety gate; the translation is the finished beam the re-ranker (rerank.py, `rerank.json` beside
-the weights) scores best, or the most probable one when the checkpoint has no re-ranker.
+the weights) scores best, or the most probable one when the checkpoint has no re-ranker, among the beams that keep
+every quoted span of the question when any does (quotes.py).
 """
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from tinyllm.models.gpt import GPT
 
 from .compiler import compile_ir
 from .prepare_ir import Vocab
+from .quotes import keep_quoted_first, quoted_spans
 
 VOCAB_FILE = "nlq_vocab.json"
 
@@ -72,9 +74,14 @@ class NLQModel:
         return self._nbest(question, index, self.width)[0][1]
 
     def _nbest(self, question, index, width):
-        """nbest_raw() for this question, re-ordered by the re-ranker when there is one (rerank.py)."""
+        """nbest_raw() for this question, re-ordered by the re-ranker when there is one (rerank.py), then with
+        the candidates that keep every quoted span of the question ahead of those that drop one (quotes.py)."""
         found = self.nbest_raw(question, index, width)
-        return found if self.reranker is None else self.reranker.order(question, found)
+        found = found if self.reranker is None else self.reranker.order(question, found)
+        if not quoted_spans(question):
+            return found
+        order = keep_quoted_first(question, [compile_ir(tokens, question, index) for _, tokens in found])
+        return [found[k] for k in order]
 
     def nbest_raw(self, question, index, width):
         """nbest() for this question, remembered for the last question: the execution check asks again for the
