@@ -52,7 +52,7 @@ def test_a_copy_takes_a_quoted_span_whole_and_stops_at_its_end():
     con.advance("@4")
     assert con.allowed() == {"@5"}                                       # no end, no literal, halfway through
     con.advance("@5")
-    assert "@7" not in con.allowed() and ";" in con.allowed()            # never run out of it
+    assert "@6" not in con.allowed() and ";" in con.allowed()            # never run out of it (6: the mark)
     con = walk(q, "articles", ["<q>", "match_phrase", "f:abstract", "@2"])
     assert "@3" not in con.allowed()                                     # never run into it
 
@@ -119,3 +119,43 @@ def test_every_distilled_quoted_span_is_a_value_of_its_query():
     assert [ex["question"] for ex in quoted if dropped(ex["question"], ex["query"])] == []
     assert json.dumps(quoted[0]["query"])
 
+
+def test_every_category_code_a_distilled_question_spells_is_in_its_query():
+    """The rule Translator.verbatim_check applies to codes holds for the teacher."""
+    from tinyllm.nlq.grounding import index_values
+    from tinyllm.nlq.prepare_ir import load_examples
+    codes = index_values()[("articles", "categories")]
+    spelled = [(ex, [w for w, _, _ in words(ex["question"]) if w.lower() in codes])
+               for ex in load_examples()[::4] if ex["index"] == "articles"]
+    spelled = [(ex, named) for ex, named in spelled if named]
+    assert len(spelled) > 500
+    assert [ex["question"] for ex, named in spelled if dropped(ex["question"], ex["query"], named)] == []
+
+
+
+class ListModel:
+    """A stand-in model: `first` is its translation, `others` its candidates (None: asking for them fails)."""
+
+    def __init__(self, first, others=None):
+        self.first, self.others = first, others
+
+    def translate(self, question, index):
+        return self.first
+
+    def candidates(self, question, index, width):
+        assert self.others is not None, "candidates asked for, though the translation kept every named value"
+        return self.others
+
+
+def cat(code):
+    return {"query": {"term": {"categories": code}}}
+
+
+def test_a_translation_that_drops_a_named_code_gives_way_to_a_candidate_that_keeps_it():
+    from tinyllm.nlq.translator import Translator
+    q = "speech papers in cs.CL"
+    assert Translator(ListModel(cat("eess.AS"), [cat("eess.AS"), cat("cs.CE"), cat("cs.CL")])).translate(
+        q, "articles") == cat("cs.CL")
+    assert Translator(ListModel(cat("eess.AS"), [cat("cs.CE")])).translate(q, "articles") == cat("eess.AS")
+    assert Translator(ListModel(cat("cs.CL"))).translate(q, "articles") == cat("cs.CL")
+    assert Translator(ListModel(cat("cs.RO"))).translate("robotics papers", "articles") == cat("cs.RO")

@@ -82,7 +82,7 @@ def _str_value(ctx, taken=frozenset(), phrase=True):
     def after_copy(k):
         if k in ctx.span and k < ctx.span[k][1]:
             return frozenset({f"@{k + 1}"} - taken) or frozenset({SEP})     # inside a span: on to its end
-        nxt = k + 1 < len(ctx.words) and k + 1 not in ctx.span and not _opens(ctx, k, k + 1)
+        nxt = k + 1 < len(ctx.words) and k not in ctx.span and k + 1 not in ctx.span and not _opens(ctx, k, k + 1)
         return frozenset({SEP} | strs | ({f"@{k + 1}"} if nxt else set()) - taken)
 
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))

@@ -52,11 +52,12 @@ def span_of(spans):
     return {w: (i, j) for i, j in spans for w in range(i, j + 1)}
 
 
-def dropped(question, body):
-    """The quoted spans of `question` whose text the search body does not hold (case aside): in every distilled
-    example each quoted span is a value of the query (4,444 of 4,444), so a body without one left it out."""
+def dropped(question, body, named=()):
+    """The quoted spans of `question`, and the `named` strings, whose text the search body does not hold (case
+    aside): in every distilled example each quoted span is a value of the query (4,444 of 4,444), and so is each
+    category code a question spells (translator.py), so a body without one has left it out."""
     ws, text = words(question), json.dumps(body, ensure_ascii=False).lower()
-    spans = (question[ws[i][1]:ws[j][2]] for i, j in quoted_spans(question))
+    spans = [question[ws[i][1]:ws[j][2]] for i, j in quoted_spans(question)] + list(named)
     return [s for s in spans if s.lower() not in text]
 
 

@@ -9,10 +9,13 @@ import os
 from pathlib import Path
 
 from . import baseline, grounding, schema
+from .ir import words
+from .quotes import dropped
 from .validate import QueryRejected, validate
 
 DEFAULT_PATH = schema.DATA_DIR / "nlq_model"
 MAX_QUESTION_CHARS = 1000
+CODE_FIELDS = {"articles": ("categories",)}   # fields of codes a question spells as they are stored ("cs.CL")
 
 
 class CannotTranslate(ValueError):
@@ -73,6 +76,8 @@ class Translator:
         else:
             body = self.model.translate(question, index)    # raises CannotTranslate itself when it abstains
         body = self._finish(question, index, body)
+        if self.model is not None:
+            body = self.verbatim_check(question, index, body)
         return body if search is None else self.execution_check(question, index, body, search)
 
     def _finish(self, question, index, body):
@@ -82,6 +87,23 @@ class Translator:
             return validate(index, body)
         except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
             raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
+
+    def verbatim_check(self, question, index, body):
+        """`body`, or when it leaves out a value the question spells verbatim (a quoted span, a category code:
+        quotes.dropped), the model's best other candidate that keeps them all; `body` if none does."""
+        from .nbest import CHECK_WIDTH
+        codes = {low for field in CODE_FIELDS.get(index, ()) for low in self.values.get((index, field), ())}
+        named = [w for w, _, _ in words(question) if w.lower() in codes]
+        if not dropped(question, body, named):
+            return body
+        for alt in self.model.candidates(question, index, CHECK_WIDTH):
+            try:
+                alt = self._finish(question, index, alt)
+            except CannotTranslate:
+                continue
+            if not dropped(question, alt, named):
+                return alt
+        return body
 
     def execution_check(self, question, index, body, search):
         """`body` (this translator's answer), or, when it finds nothing, the model's best other candidate
