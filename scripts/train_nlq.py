@@ -4,6 +4,7 @@
     python scripts/train_nlq.py --stages 300@3e-3 --out /tmp/m   # a quick smaller run
     python scripts/train_nlq.py --eval-only                      # IR match, latency, execution accuracy
     python scripts/train_nlq.py --eval-only --fresh-seed 7       # + accuracy on freshly distilled questions
+    python scripts/train_nlq.py --eval-only --fresh-file F       # + accuracy on a saved set (--fresh-save F)
     python scripts/train_rerank.py                               # then fit the beam re-ranker to the new weights
 
 Training runs in stages `ITERS@LR`: each stage is a fresh AdamW and a fresh warmup + cosine schedule (lr -> lr/10)
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from tinyllm.models.gpt import GPTConfig  # noqa: E402
 from tinyllm.models.zoo import fan_in_init  # noqa: E402
-from tinyllm.nlq.distill import fresh_cases  # noqa: E402
+from tinyllm.nlq.distill import file_cases, fresh_cases  # noqa: E402
 from tinyllm.nlq.nlq_model import VOCAB_FILE, MaskedGPT  # noqa: E402
 from tinyllm.nlq.prepare_ir import WordNoise, build, canonical_order, encode, load_examples, to_batch  # noqa: E402
 from tinyllm.nlq.rerank import RERANK_FILE  # noqa: E402
@@ -66,6 +67,10 @@ def add_common_args(ap, out):
     ap.add_argument("--fresh-seed", type=int, default=None, help="also distill --fresh-n new examples with this "
                     "teacher seed and report execution accuracy on those whose question is not in the training file")
     ap.add_argument("--fresh-n", type=int, default=3000, help="teacher candidates for --fresh-seed")
+    ap.add_argument("--fresh-save", default="", help="with --fresh-seed: also write its verified examples here "
+                    "(JSONL.gz), to score later checkpoints on the same questions with --fresh-file")
+    ap.add_argument("--fresh-file", default="", help="also report execution accuracy on these distilled examples "
+                    "(e.g. an older teacher's --fresh-save), minus those whose question is in the training file")
 
 
 def parse_stages(text):
@@ -244,9 +249,14 @@ def evaluate_checkpoint(args):
     print("test set, with the execution check (translator.py; latency includes the searches):\n" + report.format(),
           flush=True)
     if args.fresh_seed is not None:
-        fresh = fresh_cases(args.fresh_seed, args.fresh_n, args.examples)
+        fresh = fresh_cases(args.fresh_seed, args.fresh_n, args.examples, save=args.fresh_save or None)
         report = evaluate(shared_backend(), fresh, translate)
         print(f"{len(fresh)} fresh distilled examples (teacher seed {args.fresh_seed}), the model alone:\n"
+              + report.format(), flush=True)
+    if args.fresh_file:
+        fresh = file_cases(args.fresh_file, args.examples)
+        report = evaluate(shared_backend(), fresh, translate)
+        print(f"{len(fresh)} distilled examples of {args.fresh_file} not in the training file, the model alone:\n"
               + report.format(), flush=True)
     return 0
 

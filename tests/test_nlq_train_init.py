@@ -71,7 +71,7 @@ def test_a_mostly_foreign_vocabulary_is_refused(tmp_path):
 def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
     """--fresh-seed: new teacher examples become cases, minus every question the training file already has."""
     import gzip
-    from tinyllm.nlq.distill import fresh_cases, main as distill
+    from tinyllm.nlq.distill import file_cases, fresh_cases, main as distill
     from tinyllm.nlq.examples import example_key
     from tinyllm.nlq.prepare_ir import load_examples
     from tinyllm.nlq.testing import shared_backend
@@ -82,10 +82,15 @@ def test_fresh_cases_are_distilled_and_leave_out_training_questions(tmp_path):
     with gzip.open(train, "wt") as f:
         for ex in examples[::2]:
             f.write(json.dumps({**ex, "question": "  " + ex["question"].upper()}) + "\n")
-    cases = fresh_cases(11, 40, str(train))
+    saved = tmp_path / "saved.jsonl.gz"
+    cases = fresh_cases(11, 40, str(train), save=str(saved))
     trained = {example_key(ex["index"], ex["question"]) for ex in examples[::2]}
     assert cases and len(cases) == len(examples) - len(trained)
     assert not {example_key(c.index, c.question) for c in cases} & trained
+    assert load_examples(str(saved)) == examples                  # --fresh-save keeps every verified example
+    again = file_cases(str(saved), str(train))                    # --fresh-file: the same cases, later
+    assert [(c.question, c.gold) for c in again] == [(c.question, c.gold) for c in cases]
+    assert len(file_cases(str(saved), str(first))) == 0           # a file trained on leaves nothing to score
 
 
 def test_fresh_cases_refuse_an_empty_request():
