@@ -82,7 +82,7 @@ def _str_value(ctx, taken=frozenset(), phrase=True):
     def after_copy(k):
         if k in ctx.span and k < ctx.span[k][1]:
             return frozenset({f"@{k + 1}"} - taken) or frozenset({SEP})     # inside a span: on to its end
-        nxt = k + 1 < len(ctx.words) and k not in ctx.span and k + 1 not in ctx.span and not _opens(ctx, k, k + 1)
+        nxt = k + 1 < len(ctx.words) and k not in ctx.span and k + 1 not in ctx.span and not _opens(ctx, k + 1)
         return frozenset({SEP} | strs | ({f"@{k + 1}"} if nxt else set()) - taken)
 
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
@@ -103,9 +103,9 @@ def _str_value(ctx, taken=frozenset(), phrase=True):
     yield {SEP}
 
 
-def _opens(ctx, k, nxt):
-    """True when word `nxt` is the mark that opens a quoted span right after word k (a copy stops before it)."""
-    return nxt + 1 in ctx.span and ctx.span[nxt + 1][0] == nxt + 1 and not re.search(r"\w", ctx.words[nxt])
+def _opens(ctx, i):
+    """True when word i is the mark that opens the quoted span starting at word i + 1 (a copy stops before it)."""
+    return i + 1 in ctx.span and ctx.span[i + 1][0] == i + 1 and not re.search(r"\w", ctx.words[i])
 
 
 def _value(ctx, field, taken, op=None, first=None, phrase=True):

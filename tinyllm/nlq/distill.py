@@ -238,20 +238,16 @@ def fresh_cases(seed, n, examples=None, save=None):
     """Evaluation cases from n candidates of the template teacher with `seed`, verified as usual, minus those whose
     question the training file `examples` (default: the shipped set) has, by the duplicate key: held-out data in
     the teacher's distribution, as large as one likes (train_nlq.py --fresh-seed, train_rerank.py). With `save`,
-    the verified examples are also written there (atomically), to score later students on the same questions
-    (file_cases), whatever the teacher has become by then."""
-    import shutil
+    the verified examples are written there (atomically, as distill writes --out), to score later students on the
+    same questions (file_cases), whatever the teacher has become by then."""
     import tempfile
     from .testing import shared_backend
     if n < 1:
         raise ValueError(f"fresh cases: n (teacher candidates) must be >= 1, got {n}")
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "fresh.jsonl.gz")
+        path = save or os.path.join(tmp, "fresh.jsonl.gz")
         if main([f"--n={n}", f"--seed={seed}", f"--out={path}", "--quiet"], backend=shared_backend()) != 0:
             raise RuntimeError(f"distilling fresh examples (teacher seed {seed}) failed; see above")
-        if save:
-            shutil.copyfile(path, f"{save}.tmp")
-            os.replace(f"{save}.tmp", save)
         return file_cases(path, examples)
 
 
@@ -264,6 +260,7 @@ def file_cases(path, examples=None):
     fresh = [ex for ex in load_examples(path) if example_key(ex["index"], ex["question"]) not in seen]
     return [Case(f"fresh{i}", ex["index"], ex["question"], ex["query"], ex["compare"], ex.get("intent"))
             for i, ex in enumerate(fresh)]
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,16 +52,27 @@ def span_of(spans):
     return {w: (i, j) for i, j in spans for w in range(i, j + 1)}
 
 
+def quoted_texts(question):
+    """The text of each quoted span, as the question spells it ('knowledge distillation')."""
+    ws = words(question)
+    return [question[ws[i][1]:ws[j][2]] for i, j in quoted_spans(question)]
+
+
+def missing(texts, body):
+    """The `texts` the search body does not hold (case aside)."""
+    held = json.dumps(body, ensure_ascii=False).lower()
+    return [t for t in texts if t.lower() not in held]
+
+
 def dropped(question, body, named=()):
     """The quoted spans of `question`, and the `named` strings, whose text the search body does not hold (case
     aside): in every distilled example each quoted span is a value of the query (4,444 of 4,444), and so is each
     category code a question spells (translator.py), so a body without one has left it out."""
-    ws, text = words(question), json.dumps(body, ensure_ascii=False).lower()
-    spans = [question[ws[i][1]:ws[j][2]] for i, j in quoted_spans(question)] + list(named)
-    return [s for s in spans if s.lower() not in text]
+    return missing(quoted_texts(question) + list(named), body)
 
 
 def keep_quoted_first(question, bodies):
     """The indices of `bodies` in order, those that keep every quoted span first (a stable partition): the
     beams' order decides among the bodies that keep them, and among those that do not."""
-    return sorted(range(len(bodies)), key=lambda k: bool(dropped(question, bodies[k])))
+    texts = quoted_texts(question)
+    return sorted(range(len(bodies)), key=lambda k: bool(missing(texts, bodies[k])))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import baseline, grounding, schema
 from .ir import words
-from .quotes import dropped
+from .quotes import missing, quoted_texts
 from .validate import QueryRejected, validate
 
 DEFAULT_PATH = schema.DATA_DIR / "nlq_model"
@@ -90,18 +90,18 @@ class Translator:
 
     def verbatim_check(self, question, index, body):
         """`body`, or when it leaves out a value the question spells verbatim (a quoted span, a category code:
-        quotes.dropped), the model's best other candidate that keeps them all; `body` if none does."""
+        quotes.dropped's rule), the model's best other candidate that keeps them all; `body` if none does."""
         from .nbest import CHECK_WIDTH
         codes = {low for field in CODE_FIELDS.get(index, ()) for low in self.values.get((index, field), ())}
-        named = [w for w, _, _ in words(question) if w.lower() in codes]
-        if not dropped(question, body, named):
+        wanted = quoted_texts(question) + [w for w, _, _ in words(question) if w.lower() in codes]
+        if not missing(wanted, body):
             return body
         for alt in self.model.candidates(question, index, CHECK_WIDTH):
             try:
                 alt = self._finish(question, index, alt)
             except CannotTranslate:
                 continue
-            if not dropped(question, alt, named):
+            if not missing(wanted, alt):
                 return alt
         return body
 
