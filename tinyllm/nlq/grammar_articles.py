@@ -131,8 +131,9 @@ def title_word(rng, doc, values):
                   [f"with {w} in the title", f"whose title mentions {w}", f"titled with the word {w}",
                    f"with '{w}' in their titles", f"that have {w} in the title", f"mentioning {w} in its title",
                    f"mentioning {w} in the title", f"whose title has {w}", f"with a title mentioning {w}",
-                   f"that mention {w} in their title"],
-                  pre=[w], terse=[f"title:{w}", f"{w} in title", f"titles mentioning {w}", f"titles with {w}"],
+                   f"that mention {w} in their title", f"whose titles contain the word {w}"],
+                  pre=[w], terse=[f"title:{w}", f"{w} in title", f"titles mentioning {w}", f"titles with {w}",
+                                  f"titles containing the word {w}"],
                   text_field="title", said=w)
 
 
@@ -169,7 +170,7 @@ def title_phrase(rng, doc, values):
                   [f'with the phrase "{p}" in the title', f'whose title contains "{p}"', f'titled "...{p}..."',
                    f'with "{p}" in the title', f"with {p} in the title", f"whose title mentions {p}",
                    f"mentioning {p} in the title", f"with {p} in its title", f"whose title says {p}",
-                   f"with the phrase {p} in the title"],
+                   f"with the phrase {p} in the title", f"with {p} in the title (as an exact phrase)"],
                   pre=[p], terse=[f'title:"{p}"', f"{p} in title", p], text_field="title", said=p)
 
 
@@ -211,7 +212,8 @@ def abstract_phrase(rng, doc, values):
                   [f'about "{p}"', f'that mention "{p}" in the abstract', f'whose abstract has the phrase "{p}"',
                    f'discussing "{p}"', f"whose abstract has the exact phrase {p}", f"on {p}", f"mentioning {p}",
                    f"that discuss {p}", f"whose abstract mentions {p}", f"with {p} in the abstract",
-                   f"that mention {p} in the abstract", f"dealing with {p}"],
+                   f"that mention {p} in the abstract", f"dealing with {p}", f"on {p} (exact phrase, abstract)",
+                   f"that use the exact phrase {p}", f"mentioning {p} word for word"],
                   terse=[f'"{p}"', f"abstract: {p}"], text_field="abstract", said=p)
 
 

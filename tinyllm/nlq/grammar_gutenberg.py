@@ -74,6 +74,20 @@ def title(rng, doc, values):
                   terse=[t, f"title:{t}"])
 
 
+def title_word(rng, doc, values):
+    """A word of the book's title ("books whose title mentions adventures"): a `match` on the analysed title, so
+    every book with that word is found, not one book by name."""
+    ws = [w for w in words(doc["title"], min_len=5)]
+    if not ws:
+        return None
+    w = rng.choice(ws)
+    return Clause("title_word", {"match": {"title": w}}, "must",
+                  [f"from books whose title mentions {w}", f"from books with {w} in the title",
+                   f"of books titled with the word {w}", f"from any book with '{w}' in its title",
+                   f"whose book title contains the word {w}"],
+                  terse=[f"title:{w}", f"{w} in title", f"titles with {w}"], text_field="title", said=w)
+
+
 def book_id(rng, doc, values):
     b = doc["book_id"]
     return Clause("book_id", {"term": {"book_id": b}}, "filter",
@@ -119,6 +133,7 @@ def content_phrase(rng, doc, values):
     p = said.lower()
     return Clause("content_phrase", {"match_phrase": {"content": p}}, "must",
                   [f'with the phrase "{said}"', f'containing "{said}"', f'where the text says "{said}"',
+                   f"with {said} (exact wording)", f"containing exactly {said}",
                    f'that include the words "{said}"', f'quoting "{said}"', f"with the exact words {said}",
                    f"that say {said}", f"that contain the words {said} in that order", f"mentioning {said}",
                    f"that mention {said}", f"where {said} is mentioned", f"where {said} appears", f"about {said}",
@@ -227,7 +242,7 @@ def not_word(rng, doc, values):
 
 
 POSITIVE = [(author, 3), (title, 3), (book_id, 1), (content_word, 3), (content_words_and, 1), (content_phrase, 3),
-            (date_absolute, 2), (date_relative, 1), (either_author, 1), (either_word, 1)]
+            (date_absolute, 2), (date_relative, 1), (either_author, 1), (either_word, 1), (title_word, 0.7)]
 NEGATIVE = [(not_author, 1), (not_book, 1), (not_word, 1)]
 TEXT = [content_word, content_words_and, content_phrase]
 BOOK = [title, book_id]
@@ -248,7 +263,13 @@ def passage_range(rng, doc, v):
     elif pick == "range":
         slots["a"], slots["z"] = max(1, p - rng.randint(0, 5)), min(last, p + rng.randint(1, 8))
         rq = {"range": {"passage": {"gte": slots["a"], "lte": slots["z"]}}}
-        forms = ["passages {a} to {z} of {b}", "{b} passages {a}-{z}", "give me {b}, passages {a} through {z}"]
+        forms = ["passages {a} to {z} of {b}", "{b} passages {a}-{z}", "give me {b}, passages {a} through {z}",
+                 "passages {a}-{z} of {b}", "{b}, passages {a} to {z}"]
+        if rng.random() < 0.3:       # the range in reading order: sorted, and as many results as it holds
+            q = say(rng, ["passages {a}-{z} of {b} in reading order", "{b} passages {a} to {z}, in order",
+                          "read passages {a} through {z} of {b} in order"], **slots)
+            query = {"bool": {"filter": [book.dsl, rq]}}
+            return q, sorted_body(query, slots["z"] - slots["a"] + 1, "passage", "asc"), "topk", book
     elif pick == "first":
         slots["k"] = rng.randint(1, 10)
         rq = {"range": {"passage": {"lte": slots["k"]}}}
@@ -264,7 +285,8 @@ def passage_range(rng, doc, v):
     elif pick == "author_first":     # the opening passage of every book by an author
         a = doc["author"]
         q = say(rng, ["the first passage of each book by {a}", "opening passages of {a}'s books",
-                      "passage 1 of every book by {a}", "how do {a}'s books begin?"], a=a)
+                      "passage 1 of every book by {a}", "how do {a}'s books begin?",
+                      "the opening passage of every {a} book", "first passage of each {a} novel"], a=a)
         body = {"query": {"bool": {"filter": [{"term": {"author": a}}, {"term": {"passage": 1}}]}}}
         return q, body, "set", book
     elif pick in ("last", "first_ordered"):   # the end or the start of a book, in passage order

@@ -10,7 +10,9 @@ date math, category codes). `compile_ir` (compiler.py) turns it into Query DSL; 
 """
 import re
 
-WORD_RE = re.compile(r"\w+(?:[-.:/]\w+|'(?!s\b)\w+)*|[^\w\s]")   # "Zhou's" -> Zhou ' s; "don't" stays
+# "Zhou's" -> Zhou ' s; "don't" and "covid-19" stay whole; a range of small numbers is split ("1-3" -> 1 - 3) so
+# each bound can be copied, while a date ("2024-03-15") stays one word
+WORD_RE = re.compile(r"\b\d{1,3}(?=-\d+\b)|\w+(?:[-.:/]\w+|'(?!s\b)\w+)*|[^\w\s]")
 OCCS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>")
 BOOL_OCC = {"<must>": "must", "<filter>": "filter", "<should>": "should", "<must_not>": "must_not"}
 FIELD_OPS = ("term", "terms", "match", "match_phrase", "range", "exists", "prefix")

@@ -57,7 +57,7 @@ def _group(kind):
         return "either"
     if kind.startswith("author"):
         return "author"
-    return "book" if kind in ("title", "book_short", "book_id") else kind
+    return "book" if kind in ("title", "book_short", "book_id", "title_word") else kind
 
 
 class TemplateTeacher:
@@ -157,7 +157,8 @@ class TemplateTeacher:
         np_, terse = self._np(rng, index, clauses)
         q = np_ if terse else T.say(rng, T.SEARCH_FORMS, np=np_)
         if len(clauses) == 1 and clauses[0].said and clauses[0].text_field != "title" and rng.random() < 0.3:
-            q = T.say(rng, T.WHERE_FORMS[index], x=clauses[0].said)     # "where is Captain Hook mentioned?"
+            quote = clauses[0].kind == "content_phrase" and rng.random() < 0.3    # "Call me Ishmael: where is it?"
+            q = T.say(rng, T.QUOTE_FORMS if quote else T.WHERE_FORMS[index], x=clauses[0].said)
         elif index == "articles" and rng.random() < 0.15:
             rest = T.verb_rest(rng, clauses)              # "what came out last month in cs.CL?": no noun at all
             q = T.say(rng, T.CAME_OUT_FORMS, rest=rest) if rest else q
@@ -177,7 +178,12 @@ class TemplateTeacher:
         k = rng.choice([1, 2, 3, 5, 5, 10, 10, 20])
         newest = rng.random() < 0.6
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        if k == 1 and rng.random() < 0.4:
+        if len(clauses) == 1 and clauses[0].kind == "author" and rng.random() < 0.3:
+            k = 1
+            a = clauses[0].dsl["term"]["author"]                    # "what was Hao Li's latest paper?"
+            q = T.say(rng, T.POSSESSIVE_NEWEST if newest else T.POSSESSIVE_OLDEST, a=a,
+                      one=rng.choice(SINGULAR[index] + (["work"] if index == "articles" else ["book"])))
+        elif k == 1 and rng.random() < 0.4:
             sg = T.noun_phrase(rng, rng.choice(SINGULAR[index]), clauses)
             q = T.say(rng, T.SINGLE_NEWEST_SG if newest else T.SINGLE_OLDEST_SG, sg=sg)
         elif k == 1:
@@ -201,7 +207,7 @@ class TemplateTeacher:
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         order = rng.choice(["newest"] * 5 + ["oldest"] * 2 + (["reading"] * 3 if index == "gutenberg" else []))
         forms = {"newest": T.PAGE_FORMS, "oldest": T.PAGE_OLDEST_FORMS, "reading": T.PAGE_READING_FORMS}[order]
-        page = T.PAGE_WORDS[p] if rng.random() < 0.3 else f"page {p}"
+        page = rng.choice(T.PAGE_WORDS[p]) if rng.random() < 0.3 else f"page {p}"
         q = T.say(rng, forms, np=np_, k=k, p=p, page=page, a=(p - 1) * k + 1, b=p * k)
         field, direction = ("passage", "asc") if order == "reading" else (
             "publication_date", "asc" if order == "oldest" else "desc")
@@ -255,6 +261,8 @@ class TemplateTeacher:
         clauses = [c for c in self._filters(rng, index, v, self._doc(rng, index, v), 0, 2) if fld not in str(c.dsl)]
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         forms = T.CARD_ALL_FORMS if not clauses and rng.random() < 0.5 else T.CARD_FORMS
+        if clauses and "author" in fld and rng.random() < 0.3:
+            forms = T.CARD_WROTE_FORMS             # "how many different authors wrote robotics papers?"
         q = T.say(rng, forms, np=np_, what=what)
         body = T.agg_body(T.assemble(clauses), "distinct", {"cardinality": {"field": fld}})
         return self._example(index, q, body, "distinct_count", "aggs", clauses)
@@ -263,7 +271,9 @@ class TemplateTeacher:
         doc = self._doc(rng, index, v)
         if index == "gutenberg" and rng.random() < 0.1:
             q = T.say(rng, ["highest passage number in the whole collection", "what is the largest passage number?",
-                            "the longest book's last passage number", "max passage number over all books"])
+                            "the longest book's last passage number", "max passage number over all books",
+                            "how many passages does the longest book have?", "passage count of the longest book",
+                            "the biggest passage number of any book"])
             return self._example(index, q, T.agg_body(None, "last_passage", {"max": {"field": "passage"}}),
                                  "metric", "aggs", [])
         if index == "gutenberg" and rng.random() < 0.4:
@@ -365,7 +375,9 @@ class TemplateTeacher:
         if typo == w:
             return None
         q = T.say(rng, ["something like '{t}' in the {f} (spelling may be off)", "{f} similar to {t}",
-                        "fuzzy match {t} in the {f}", "I think the {f} says {t}, not sure of the spelling"],
+                        "fuzzy match {t} in the {f}", "I think the {f} says {t}, not sure of the spelling",
+                        "'{t}' in the {f}, though I may have the spelling wrong", "roughly '{t}' in the {f}",
+                        "{f} with something like {t} (not sure how it is spelled)", "approximately {t} in the {f}"],
                   t=typo, f=field)
         body = {"query": {"match": {field: {"query": typo, "fuzziness": "AUTO"}}}}
         return self._example(index, q, body, "fuzzy_match", "set", [])

@@ -175,7 +175,9 @@ COUNT_FORMS = ["how many {np}?", "how many {np} are there?", "number of {np}", "
                "tell me how many {np} exist", "{np}: how many?", "give me the count of {np}", "{np} count",
                "how many {np} can you find?", "tally the {np}"]
 NEWEST_FORMS = ["the {k} newest {np}", "latest {k} {np}", "{k} most recent {np}", "show the {k} latest {np}",
-                "what are the {k} newest {np}?", "most recent {k} {np}", "top {k} newest {np}", "{k} latest {np}"]
+                "what are the {k} newest {np}?", "most recent {k} {np}", "top {k} newest {np}", "{k} latest {np}",
+                "the {k} most recently published {np}", "{np}, most recently published first, top {k}",
+                "newest {k} {np}"]
 SINGLE_NEWEST_FORMS = ["the newest of the {np}", "the most recent of the {np}", "latest one among {np}",
                        "what is the most recent of the {np}?", "the single latest of the {np}"]
 SINGLE_OLDEST_FORMS = ["the oldest of the {np}", "the earliest of the {np}", "the first of the {np} ever published",
@@ -189,20 +191,26 @@ PAGE_OLDEST_FORMS = ["page {p} of the oldest {np}, {k} per page", "{np}, oldest 
                      "results {a} to {b} of the earliest {np}", "{np} sorted oldest first, results {a}-{b}"]
 PAGE_READING_FORMS = ["{page} of {np} in reading order, {k} per page", "{np} in passage order, results {a} to {b}",
                       "{np}, in the order they appear, {page} ({k} per page)",
-                      "{page} of {np} sorted by passage number, {k} at a time"]
-PAGE_WORDS = {2: "the second page", 3: "the third page", 4: "the fourth page"}
+                      "{page} of {np} sorted by passage number, {k} at a time",
+                      "{page} of {np} in reading order ({k} per page)", "{np} in reading order, {page}, {k} a page"]
+PAGE_WORDS = {2: ["the second page", "second page", "page two"], 3: ["the third page", "third page", "page three"],
+              4: ["the fourth page", "fourth page", "page four"]}
 COUNT_ALL_FORMS = ["how many {np} in total?", "total count of all {np}", "count every one of the {np}",
                    "how many {np} does the index hold?", "all {np}: how many?", "how many {np} altogether?",
                    "overall number of {np}", "how many {np} exist overall?"]
 COAUTHOR_FORMS = ["who writes most often with {x}?", "most common co-authors of {x}", "top {k} collaborators of {x}",
                   "which authors appear most on papers with {x}?", "{x}'s most frequent collaborators",
-                  "authors who publish with {x} the most", "the {k} people {x} co-writes with most"]
+                  "authors who publish with {x} the most", "the {k} people {x} co-writes with most",
+                  "who co-occurs most with {x} on author lists?"]
 COAREA_FORMS = ["which subject areas appear most alongside {x}?", "subject areas most often paired with {x}",
                 "what other areas are {x} papers filed under?", "top {k} subject areas among {x} papers",
-                "areas that papers in {x} are also listed in", "category names most common for {x} papers"]
+                "areas that papers in {x} are also listed in", "category names most common for {x} papers",
+                "which subject areas co-occur most with {x}?", "category names that co-occur with {x}",
+                "the {k} areas that most often go together with {x}"]
 COCODE_FORMS = ["which categories appear most alongside {x}?", "categories most often paired with {x}",
                 "what other categories do {x} papers carry?", "top {k} categories among {x} papers",
-                "codes that {x} papers are cross-listed in"]
+                "codes that {x} papers are cross-listed in", "which categories co-occur most with {x}?",
+                "category codes that co-occur with {x}"]
 GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
                "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
                "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",
@@ -216,10 +224,12 @@ CARD_FORMS = ["how many distinct {what} among {np}?", "number of different {what
               "distinct {what} count for {np}", "how many unique {what} are behind {np}?"]
 MIN_FORMS = ["when was the earliest of the {np} published?", "earliest publication date among {np}",
              "first publication date of {np}", "oldest date for {np}", "what is the earliest date of {np}?",
-             "when did {np} start?", "date of the earliest of the {np}"]
+             "when did {np} start?", "date of the earliest of the {np}", "earliest publication year of {np}",
+             "in which year did the first of the {np} come out?", "the first year with any {np}"]
 MAX_FORMS = ["most recent publication date among {np}", "when was the latest of the {np} published?",
              "latest date of {np}", "newest date for {np}", "what is the last publication date of {np}?",
-             "when did the most recent of the {np} appear?", "date of the newest of the {np}"]
+             "when did the most recent of the {np} appear?", "date of the newest of the {np}",
+             "latest publication year of {np}", "in which year did the newest of the {np} come out?"]
 # a search said without its noun, around when things were published ("what came out last month in cs.CL?")
 CAME_OUT_FORMS = ["what came out {rest}?", "what was published {rest}?", "anything that came out {rest}?",
                   "what appeared {rest}?", "what got published {rest}?", "show what came out {rest}"]
@@ -228,7 +238,12 @@ EVERYTHING_FORMS = ["everything {rest}", "show me everything {rest}", "anything 
                     "all the work {rest}", "whatever there is {rest}", "list everything {rest}"]
 # the newest or oldest one said with a singular noun ("Hao Li's most recent paper"), and the sort said outright
 SINGLE_NEWEST_SG = ["the most recent {sg}", "the newest {sg}", "what was the latest {sg}?", "the single most recent {sg}",
-                    "which is the newest {sg}?"]
+                    "which is the newest {sg}?", "the most recently published {sg}"]
+# one author's newest or oldest document said with a possessive ("what was Hao Li's latest paper?", round 11)
+POSSESSIVE_NEWEST = ["what was {a}'s most recent {one}?", "{a}'s latest {one}", "{a}'s newest {one}",
+                     "what is {a}'s newest {one}?", "show me {a}'s most recent {one}", "the latest {one} of {a}"]
+POSSESSIVE_OLDEST = ["what was {a}'s first {one}?", "{a}'s earliest {one}", "{a}'s oldest {one}",
+                     "the first {one} {a} ever published"]
 SINGLE_OLDEST_SG = ["the oldest {sg}", "the earliest {sg}", "what was the first {sg} ever published?",
                     "which is the oldest {sg}?"]
 SORT_SAID = [" by publication date", " by date", ", sorted by publication date", " (by publication date)",
@@ -236,15 +251,23 @@ SORT_SAID = [" by publication date", " by date", ", sorted by publication date",
 # a distinct count over the whole index, said as plainly as a count ("how many authors are there?")
 CARD_ALL_FORMS = ["how many {what} are there?", "how many {what} does the index have?", "number of {what}",
                   "how many {what} in total?", "count the {what}"]
+# a distinct count of the people who wrote something ("how many different authors wrote robotics papers?")
+CARD_WROTE_FORMS = ["how many different {what} wrote {np}?", "number of different {what} who wrote {np}",
+                    "how many distinct {what} have written {np}?", "count the different {what} behind {np}",
+                    "how many people wrote {np}?"]
 # a whole question around one text value said plainly (Clause.said): the search is over the index's text field
 WHERE_FORMS = {"gutenberg": ["where is {x} mentioned?", "where does {x} appear?", "which passages mention {x}?",
                              "where do the books mention {x}?", "find mentions of {x}", "where is {x} in the books?",
                              "show me where {x} comes up"],
                "articles": ["which papers mention {x}?", "where is {x} discussed?", "papers on {x}?",
                             "find work on {x}", "what is there on {x}?"]}
+# the same, for a phrase said first and then asked about ("Call me Ishmael - which passage is that?", round 11)
+QUOTE_FORMS = ["{x} - which passage is that?", "{x}: where is it?", "{x}: show me the passage",
+               "find the passage that says {x}", "which passage says {x}?", "{x} - find that passage"]
 HIGHLIGHT_FORMS = ["{np}, highlighting the matches", "show where {np} match, with highlights",
                    "{np} with the matching {field} highlighted", "highlight matches in {np}",
-                   "find {np} and highlight the {field}"]
+                   "find {np} and highlight the {field}", "highlight the matching words in the {field}s of {np}",
+                   "{np}, and mark the matches in the {field}", "{np}; highlight where the {field} matches"]
 SOURCE_FORMS = ["just the {fields} of {np}", "{fields} only: {np}", "{np}, only show {fields}",
                 "give me the {fields} of {np}", "list the {fields} for {np}"]
 
@@ -257,16 +280,22 @@ SCOPE_PHRASES = {"articles": ["in the index", "in the whole index", "in the arti
                                "in the collection", "in the corpus", "here", "overall", "in the database",
                                "across all the books"]}
 SCOPE_RATE = 0.12
+# remarks around a request that ask for nothing (round 11): "(all of them)", "please", "if there are any"
+ASIDES = ["please", "thanks", "(all of them)", "if there are any", "if you can", "for a report", "(just curious)",
+          "whatever you find", "for my notes", "(the full list)", "quickly", "(any will do)"]
+ASIDE_RATE = 0.06
 
 
 def with_scope(rng, index, question):
-    """`question`, or (SCOPE_RATE of the time) the same question with a scope phrase before its final "?";
-    never when a content word of the phrase is already in the question (a copy must point at one place)."""
-    if rng.random() >= SCOPE_RATE:
+    """`question`, or (SCOPE_RATE of the time) the same question with a scope phrase before its final "?", or
+    (ASIDE_RATE) with a remark that asks for nothing; never when a content word of the phrase is already in the
+    question (a copy must point at one place)."""
+    r = rng.random()
+    if r >= SCOPE_RATE + ASIDE_RATE:
         return question
-    phrase = rng.choice(SCOPE_PHRASES[index])
+    phrase = rng.choice(SCOPE_PHRASES[index] if r < SCOPE_RATE else ASIDES)
     said = {w.lower().strip("?,.!:;'\"") for w in question.split()}
-    if said & (set(phrase.lower().split()) - {"in", "the", "on", "our", "all", "across"}):
+    if said & ({w.strip("()") for w in phrase.lower().split()} - {"in", "the", "on", "our", "all", "across"}):
         return question
     if question.endswith("?"):
         return question[:-1].rstrip() + " " + phrase + "?"
