@@ -92,8 +92,8 @@ def test_unquoted_phrases_and_names_are_said(made):
             plain += 1
             said = e.question[i:i + len(value)]
             names += said != value and said.istitle()
-            where += e.question.lower().startswith(("where ", "which passages", "which papers", "find mentions",
-                                                    "show me where", "find work", "what is there"))
+            where += e.question.lower().startswith(("where ", "which passage", "which papers", "find mentions",
+                                                    "show me where", "find work", "what is there", "find the passage"))
             pre += e.question.lower()[i + len(value):].lstrip().startswith(NOUNS)
     assert plain > 100 and names > 3 and where > 5 and pre > 20, (plain, names, where, pre)
 

@@ -1,4 +1,4 @@
-"""Round-11 wordings of the template teacher and the split of small number ranges into words.
+"""Round-11 and round-12 wordings of the template teacher, and the split of small number ranges into words.
 
 Remarks that ask for nothing ("please", "(all of them)") are never copied; a book's title word is a `match` on
 the title; a passage range said "3-7" copies both bounds, and read "in reading order" is sorted and sized to
@@ -118,3 +118,26 @@ def test_possessive_newest_is_that_authors_single_newest(made):
         assert e.query["query"]["term"]["author"] == m.group("a") and e.query["size"] == 1, e.question
         newest = any(re.fullmatch(f, e.question, re.I) for f in forms[:len(T.POSSESSIVE_NEWEST)])
         assert e.query["sort"][0]["publication_date"]["order"] == ("desc" if newest else "asc"), e.question
+
+
+def test_round12_prolific_and_counts_of_are_aggregations(made):
+    _, exs = made
+    prolific = [e for e in exs if "prolific" in e.question]
+    counts = [e for e in exs if re.search(r"\bcounts\b|\btotals\b", e.question) and e.intent == "time_buckets"]
+    assert len(prolific) >= 3 and len(counts) >= 3
+    for e in prolific:
+        (agg,) = e.query["aggs"].values()
+        assert agg["terms"]["field"] in ("author", "authors"), e.question
+    for e in counts:
+        assert "date_histogram" in str(e.query["aggs"]) and "counts" not in str(e.query.get("query")), e.question
+
+
+def test_round12_books_that_came_out_list_titles_by_date(made):
+    _, exs = made
+    forms = tuple(f.split(" {")[0].lower() for f in T.BOOKS_CAME_OUT_FORMS)
+    came = [e for e in exs if e.intent == "group_by" and e.question.lower().startswith(forms)]
+    assert len(came) >= 2
+    for e in came:
+        (agg,) = e.query["aggs"].values()
+        assert agg["terms"]["field"] == "title.keyword", e.question
+        assert "publication_date" in str(e.query["query"]), e.question

@@ -131,9 +131,9 @@ def title_word(rng, doc, values):
                   [f"with {w} in the title", f"whose title mentions {w}", f"titled with the word {w}",
                    f"with '{w}' in their titles", f"that have {w} in the title", f"mentioning {w} in its title",
                    f"mentioning {w} in the title", f"whose title has {w}", f"with a title mentioning {w}",
-                   f"that mention {w} in their title", f"whose titles contain the word {w}"],
+                   f"that mention {w} in their title", f"whose titles use the word {w}"],
                   pre=[w], terse=[f"title:{w}", f"{w} in title", f"titles mentioning {w}", f"titles with {w}",
-                                  f"titles containing the word {w}"],
+                                  f"titles using the word {w}"],
                   text_field="title", said=w)
 
 
@@ -212,7 +212,8 @@ def abstract_phrase(rng, doc, values):
                   [f'about "{p}"', f'that mention "{p}" in the abstract', f'whose abstract has the phrase "{p}"',
                    f'discussing "{p}"', f"whose abstract has the exact phrase {p}", f"on {p}", f"mentioning {p}",
                    f"that discuss {p}", f"whose abstract mentions {p}", f"with {p} in the abstract",
-                   f"that mention {p} in the abstract", f"dealing with {p}", f"on {p} (exact phrase, abstract)",
+                   f"that mention {p} in the abstract", f"dealing with {p}",
+                   f"on {p}, as an exact phrase in the abstract",
                    f"that use the exact phrase {p}", f"mentioning {p} word for word"],
                   terse=[f'"{p}"', f"abstract: {p}"], text_field="abstract", said=p)
 

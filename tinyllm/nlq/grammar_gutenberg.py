@@ -266,7 +266,7 @@ def passage_range(rng, doc, v):
         forms = ["passages {a} to {z} of {b}", "{b} passages {a}-{z}", "give me {b}, passages {a} through {z}",
                  "passages {a}-{z} of {b}", "{b}, passages {a} to {z}"]
         if rng.random() < 0.3:       # the range in reading order: sorted, and as many results as it holds
-            q = say(rng, ["passages {a}-{z} of {b} in reading order", "{b} passages {a} to {z}, in order",
+            q = say(rng, ["{b}, passages {a}-{z}, in order", "{b} passages {a} to {z}, in order",
                           "read passages {a} through {z} of {b} in order"], **slots)
             query = {"bool": {"filter": [book.dsl, rq]}}
             return q, sorted_body(query, slots["z"] - slots["a"] + 1, "passage", "asc"), "topk", book
@@ -286,7 +286,7 @@ def passage_range(rng, doc, v):
         a = doc["author"]
         q = say(rng, ["the first passage of each book by {a}", "opening passages of {a}'s books",
                       "passage 1 of every book by {a}", "how do {a}'s books begin?",
-                      "the opening passage of every {a} book", "first passage of each {a} novel"], a=a)
+                      "the opening passage of each of {a}'s books", "first passage of every book {a} wrote"], a=a)
         body = {"query": {"bool": {"filter": [{"term": {"author": a}}, {"term": {"passage": 1}}]}}}
         return q, body, "set", book
     elif pick in ("last", "first_ordered"):   # the end or the start of a book, in passage order

@@ -220,8 +220,12 @@ class TemplateTeacher:
             return self._cooccur(rng, index, v, doc)
         fld, (what, one) = rng.choice(sorted(GROUP_FIELDS[index].items()))
         clauses = [c for c in self._filters(rng, index, v, doc, 0, 2) if fld not in str(c.dsl)]
-        form, k = rng.choice(T.GROUP_FORMS), rng.choice([3, 5, 5, 10, 10, 20])
-        if fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": its titles
+        prolific = T.PROLIFIC_FORMS if fld in ("author", "authors") and rng.random() < 0.2 else []
+        form, k = rng.choice(prolific or T.GROUP_FORMS), rng.choice([3, 5, 5, 10, 10, 20])
+        rest = T.verb_rest(rng, clauses) if fld == "title.keyword" and rng.random() < 0.3 else None
+        if rest:                                # "which books came out in 1847?": the titles, not a search
+            np_, form = "", rng.choice(T.BOOKS_CAME_OUT_FORMS).replace("{rest}", rest)
+        elif fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": titles
             np_ = T.noun_phrase(rng, rng.choice(["books", "novels", "works", "titles"]), clauses)
             form = rng.choice(["{np}", "which {np}?", "list the {np}", "what {np} are there?", "titles of the {np}"])
         else:
@@ -270,10 +274,7 @@ class TemplateTeacher:
     def _metric(self, rng, index, v):
         doc = self._doc(rng, index, v)
         if index == "gutenberg" and rng.random() < 0.1:
-            q = T.say(rng, ["highest passage number in the whole collection", "what is the largest passage number?",
-                            "the longest book's last passage number", "max passage number over all books",
-                            "how many passages does the longest book have?", "passage count of the longest book",
-                            "the biggest passage number of any book"])
+            q = T.say(rng, T.LONGEST_FORMS)
             return self._example(index, q, T.agg_body(None, "last_passage", {"max": {"field": "passage"}}),
                                  "metric", "aggs", [])
         if index == "gutenberg" and rng.random() < 0.4:
@@ -376,7 +377,7 @@ class TemplateTeacher:
             return None
         q = T.say(rng, ["something like '{t}' in the {f} (spelling may be off)", "{f} similar to {t}",
                         "fuzzy match {t} in the {f}", "I think the {f} says {t}, not sure of the spelling",
-                        "'{t}' in the {f}, though I may have the spelling wrong", "roughly '{t}' in the {f}",
+                        "'{t}' in the {f}, though the spelling may be wrong", "roughly '{t}' in the {f}",
                         "{f} with something like {t} (not sure how it is spelled)", "approximately {t} in the {f}"],
                   t=typo, f=field)
         body = {"query": {"match": {field: {"query": typo, "fuzziness": "AUTO"}}}}

@@ -176,8 +176,7 @@ COUNT_FORMS = ["how many {np}?", "how many {np} are there?", "number of {np}", "
                "how many {np} can you find?", "tally the {np}"]
 NEWEST_FORMS = ["the {k} newest {np}", "latest {k} {np}", "{k} most recent {np}", "show the {k} latest {np}",
                 "what are the {k} newest {np}?", "most recent {k} {np}", "top {k} newest {np}", "{k} latest {np}",
-                "the {k} most recently published {np}", "{np}, most recently published first, top {k}",
-                "newest {k} {np}"]
+                "the {k} most recently published {np}", "newest {k} {np}"]
 SINGLE_NEWEST_FORMS = ["the newest of the {np}", "the most recent of the {np}", "latest one among {np}",
                        "what is the most recent of the {np}?", "the single latest of the {np}"]
 SINGLE_OLDEST_FORMS = ["the oldest of the {np}", "the earliest of the {np}", "the first of the {np} ever published",
@@ -192,7 +191,7 @@ PAGE_OLDEST_FORMS = ["page {p} of the oldest {np}, {k} per page", "{np}, oldest 
 PAGE_READING_FORMS = ["{page} of {np} in reading order, {k} per page", "{np} in passage order, results {a} to {b}",
                       "{np}, in the order they appear, {page} ({k} per page)",
                       "{page} of {np} sorted by passage number, {k} at a time",
-                      "{page} of {np} in reading order ({k} per page)", "{np} in reading order, {page}, {k} a page"]
+                      "{np} in reading order, {page}, {k} a page"]
 PAGE_WORDS = {2: ["the second page", "second page", "page two"], 3: ["the third page", "third page", "page three"],
               4: ["the fourth page", "fourth page", "page four"]}
 COUNT_ALL_FORMS = ["how many {np} in total?", "total count of all {np}", "count every one of the {np}",
@@ -205,12 +204,12 @@ COAUTHOR_FORMS = ["who writes most often with {x}?", "most common co-authors of 
 COAREA_FORMS = ["which subject areas appear most alongside {x}?", "subject areas most often paired with {x}",
                 "what other areas are {x} papers filed under?", "top {k} subject areas among {x} papers",
                 "areas that papers in {x} are also listed in", "category names most common for {x} papers",
-                "which subject areas co-occur most with {x}?", "category names that co-occur with {x}",
+                "subject areas that co-occur with {x} most often", "areas co-occurring with {x}",
                 "the {k} areas that most often go together with {x}"]
 COCODE_FORMS = ["which categories appear most alongside {x}?", "categories most often paired with {x}",
                 "what other categories do {x} papers carry?", "top {k} categories among {x} papers",
-                "codes that {x} papers are cross-listed in", "which categories co-occur most with {x}?",
-                "category codes that co-occur with {x}"]
+                "codes that {x} papers are cross-listed in", "categories co-occurring with {x}",
+                "codes that co-occur with {x} most often"]
 GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
                "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
                "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",
@@ -218,13 +217,26 @@ GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", 
                "which {one} has the most {np}?", "top {k} {what} by number of {np}"]
 HIST_FORMS = ["{np} per {unit}", "{adv} count of {np}", "how many {np} each {unit}?", "histogram of {np} by {unit}",
               "{np} over time, by {unit}", "number of {np} per {unit}", "{adv} numbers of {np}",
-              "break {np} down by {unit}", "{np} by {unit}", "trend of {np} per {unit}"]
+              "break {np} down by {unit}", "{np} by {unit}", "trend of {np} per {unit}", "counts of {np} per {unit}",
+              "{np}: counts by {unit}", "{adv} totals of {np}", "{np}, {adv} counts"]
+# who wrote the most, said as "prolific" (round 12); the group-by over an author field
+PROLIFIC_FORMS = ["most prolific {what}", "which {what} are the most prolific?", "the {k} most prolific {what}",
+                  "most prolific {what} of {np}", "which {one} wrote the most {np}?",
+                  "the {k} most productive {what} among {np}"]
+# a book list said with the date verb and no noun phrase (round 12): "which books came out in 1847?"
+BOOKS_CAME_OUT_FORMS = ["what books were published {rest}?", "list the books that appeared {rest}",
+                        "titles that came out {rest}", "titles published {rest}", "name the novels released {rest}"]
+# the largest passage number over all books
+LONGEST_FORMS = ["highest passage number in the whole collection", "what is the largest passage number?",
+                 "the longest book's last passage number", "max passage number over all books",
+                 "passage count of the longest book", "the biggest passage number of any book",
+                 "length of the longest book, in passages"]
 CARD_FORMS = ["how many distinct {what} among {np}?", "number of different {what} of {np}",
               "count the unique {what} of {np}", "how many different {what} appear in {np}?",
               "distinct {what} count for {np}", "how many unique {what} are behind {np}?"]
 MIN_FORMS = ["when was the earliest of the {np} published?", "earliest publication date among {np}",
              "first publication date of {np}", "oldest date for {np}", "what is the earliest date of {np}?",
-             "when did {np} start?", "date of the earliest of the {np}", "earliest publication year of {np}",
+             "when did {np} start?", "date of the earliest of the {np}",
              "in which year did the first of the {np} come out?", "the first year with any {np}"]
 MAX_FORMS = ["most recent publication date among {np}", "when was the latest of the {np} published?",
              "latest date of {np}", "newest date for {np}", "what is the last publication date of {np}?",
@@ -240,8 +252,8 @@ EVERYTHING_FORMS = ["everything {rest}", "show me everything {rest}", "anything 
 SINGLE_NEWEST_SG = ["the most recent {sg}", "the newest {sg}", "what was the latest {sg}?", "the single most recent {sg}",
                     "which is the newest {sg}?", "the most recently published {sg}"]
 # one author's newest or oldest document said with a possessive ("what was Hao Li's latest paper?", round 11)
-POSSESSIVE_NEWEST = ["what was {a}'s most recent {one}?", "{a}'s latest {one}", "{a}'s newest {one}",
-                     "what is {a}'s newest {one}?", "show me {a}'s most recent {one}", "the latest {one} of {a}"]
+POSSESSIVE_NEWEST = ["which {one} did {a} publish last?", "{a}'s latest {one}", "{a}'s newest {one}",
+                     "show me {a}'s most recent {one}", "the latest {one} of {a}"]
 POSSESSIVE_OLDEST = ["what was {a}'s first {one}?", "{a}'s earliest {one}", "{a}'s oldest {one}",
                      "the first {one} {a} ever published"]
 SINGLE_OLDEST_SG = ["the oldest {sg}", "the earliest {sg}", "what was the first {sg} ever published?",
@@ -252,7 +264,7 @@ SORT_SAID = [" by publication date", " by date", ", sorted by publication date",
 CARD_ALL_FORMS = ["how many {what} are there?", "how many {what} does the index have?", "number of {what}",
                   "how many {what} in total?", "count the {what}"]
 # a distinct count of the people who wrote something ("how many different authors wrote robotics papers?")
-CARD_WROTE_FORMS = ["how many different {what} wrote {np}?", "number of different {what} who wrote {np}",
+CARD_WROTE_FORMS = ["how many different {what} wrote {np}?", "count of distinct people who wrote {np}",
                     "how many distinct {what} have written {np}?", "count the different {what} behind {np}",
                     "how many people wrote {np}?"]
 # a whole question around one text value said plainly (Clause.said): the search is over the index's text field
@@ -262,7 +274,7 @@ WHERE_FORMS = {"gutenberg": ["where is {x} mentioned?", "where does {x} appear?"
                "articles": ["which papers mention {x}?", "where is {x} discussed?", "papers on {x}?",
                             "find work on {x}", "what is there on {x}?"]}
 # the same, for a phrase said first and then asked about ("Call me Ishmael - which passage is that?", round 11)
-QUOTE_FORMS = ["{x} - which passage is that?", "{x}: where is it?", "{x}: show me the passage",
+QUOTE_FORMS = ["{x} - which passage is that?", "{x} - where does that appear?", "{x}: show me the passage",
                "find the passage that says {x}", "which passage says {x}?", "{x} - find that passage"]
 HIGHLIGHT_FORMS = ["{np}, highlighting the matches", "show where {np} match, with highlights",
                    "{np} with the matching {field} highlighted", "highlight matches in {np}",
