@@ -157,7 +157,7 @@ class TemplateTeacher:
         np_, terse = self._np(rng, index, clauses)
         q = np_ if terse else T.say(rng, T.SEARCH_FORMS, np=np_)
         if len(clauses) == 1 and clauses[0].said and clauses[0].text_field != "title" and rng.random() < 0.3:
-            quote = clauses[0].kind == "content_phrase" and rng.random() < 0.3    # "Call me Ishmael: where is it?"
+            quote = clauses[0].kind == "content_phrase" and rng.random() < 0.3    # "X - which passage is that?"
             q = T.say(rng, T.QUOTE_FORMS if quote else T.WHERE_FORMS[index], x=clauses[0].said)
         elif index == "articles" and rng.random() < 0.15:
             rest = T.verb_rest(rng, clauses)              # "what came out last month in cs.CL?": no noun at all
@@ -180,7 +180,7 @@ class TemplateTeacher:
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         if len(clauses) == 1 and clauses[0].kind == "author" and rng.random() < 0.3:
             k = 1
-            a = clauses[0].dsl["term"]["author"]                    # "what was Hao Li's latest paper?"
+            a = clauses[0].dsl["term"]["author"]                    # "Hao Li's latest paper"
             q = T.say(rng, T.POSSESSIVE_NEWEST if newest else T.POSSESSIVE_OLDEST, a=a,
                       one=rng.choice(SINGULAR[index] + (["work"] if index == "articles" else ["book"])))
         elif k == 1 and rng.random() < 0.4:
@@ -223,7 +223,7 @@ class TemplateTeacher:
         prolific = T.PROLIFIC_FORMS if fld in ("author", "authors") and rng.random() < 0.2 else []
         form, k = rng.choice(prolific or T.GROUP_FORMS), rng.choice([3, 5, 5, 10, 10, 20])
         rest = T.verb_rest(rng, clauses) if fld == "title.keyword" and rng.random() < 0.3 else None
-        if rest:                                # "which books came out in 1847?": the titles, not a search
+        if rest:                                # "what books were published in 1847?": titles, not a search
             np_, form = "", rng.choice(T.BOOKS_CAME_OUT_FORMS).replace("{rest}", rest)
         elif fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": titles
             np_ = T.noun_phrase(rng, rng.choice(["books", "novels", "works", "titles"]), clauses)

@@ -223,7 +223,7 @@ HIST_FORMS = ["{np} per {unit}", "{adv} count of {np}", "how many {np} each {uni
 PROLIFIC_FORMS = ["most prolific {what}", "which {what} are the most prolific?", "the {k} most prolific {what}",
                   "most prolific {what} of {np}", "which {one} wrote the most {np}?",
                   "the {k} most productive {what} among {np}"]
-# a book list said with the date verb and no noun phrase (round 12): "which books came out in 1847?"
+# a book list said with the date verb and no noun phrase (round 12): "what books were published in 1847?"
 BOOKS_CAME_OUT_FORMS = ["what books were published {rest}?", "list the books that appeared {rest}",
                         "titles that came out {rest}", "titles published {rest}", "name the novels released {rest}"]
 # the largest passage number over all books
@@ -251,7 +251,7 @@ EVERYTHING_FORMS = ["everything {rest}", "show me everything {rest}", "anything 
 # the newest or oldest one said with a singular noun ("Hao Li's most recent paper"), and the sort said outright
 SINGLE_NEWEST_SG = ["the most recent {sg}", "the newest {sg}", "what was the latest {sg}?", "the single most recent {sg}",
                     "which is the newest {sg}?", "the most recently published {sg}"]
-# one author's newest or oldest document said with a possessive ("what was Hao Li's latest paper?", round 11)
+# one author's newest or oldest document said with a possessive ("Hao Li's latest paper", round 11)
 POSSESSIVE_NEWEST = ["which {one} did {a} publish last?", "{a}'s latest {one}", "{a}'s newest {one}",
                      "show me {a}'s most recent {one}", "the latest {one} of {a}"]
 POSSESSIVE_OLDEST = ["what was {a}'s first {one}?", "{a}'s earliest {one}", "{a}'s oldest {one}",
