@@ -12,7 +12,6 @@ set and compare the count with the previous set's: template heads are short, so 
 always close ("papers per month"); a new close pair after a teacher change is the warning.
 """
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tinyllm.nlq.evaluate import load_cases  # noqa: E402
 from tinyllm.nlq.prepare_ir import load_examples  # noqa: E402
 
 
@@ -28,16 +28,16 @@ def word_set(question):
 
 
 def closest(tests, examples):
-    """[(similarity, test case, nearest training question)] for each test case, most similar first; the
-    training question is searched among the examples of the test case's index."""
+    """[(similarity, test case, nearest training question)] for each test case (evaluate.Case), most similar
+    first; the training question is searched among the examples (dicts) of the test case's index."""
     by_index = {}
     for ex in examples:
         by_index.setdefault(ex["index"], {}).setdefault(word_set(ex["question"]), ex["question"])
     out = []
     for case in tests:
-        t = word_set(case["question"])
+        t = word_set(case.question)
         best = (0.0, "")
-        for s, q in by_index.get(case["index"], {}).items():
+        for s, q in by_index.get(case.index, {}).items():
             sim = len(t & s) / len(t | s) if t | s else 0.0
             best = max(best, (sim, q))
         out.append((best[0], case, best[1]))
@@ -52,15 +52,17 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not 0.0 < args.threshold <= 1.0:
         ap.error(f"--threshold must be in (0, 1], got {args.threshold}")
-    with open(args.testset, encoding="utf-8") as f:
-        tests = [json.loads(line) for line in f if line.strip()]
+    for flag, path in (("--examples", args.examples), ("--testset", args.testset)):
+        if not Path(path).is_file():
+            ap.error(f"{flag}: no such file: {path}")
+    tests = load_cases(args.testset)           # a malformed test file is named by its line and field
     print(f"reading {args.examples} ...", flush=True)
     examples = load_examples(args.examples)
     rows = [r for r in closest(tests, examples) if r[0] >= args.threshold]
     print(f"{len(rows)} of {len(tests)} test questions have a training question at Jaccard >= {args.threshold} "
           f"({len(examples):,} examples):")
     for sim, case, q in rows:
-        print(f"  {case['id']}  {sim:.2f}  {case['question']!r}  ~  {q!r}")
+        print(f"  {case.id}  {sim:.2f}  {case.question!r}  ~  {q!r}")
     return 0
 
 

@@ -77,7 +77,7 @@ def title(rng, doc, values):
 def title_word(rng, doc, values):
     """A word of the book's title ("books whose title mentions adventures"): a `match` on the analysed title, so
     every book with that word is found, not one book by name."""
-    ws = [w for w in words(doc["title"], min_len=5)]
+    ws = words(doc["title"], min_len=5)
     if not ws:
         return None
     w = rng.choice(ws)

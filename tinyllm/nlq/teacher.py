@@ -224,14 +224,14 @@ class TemplateTeacher:
         form, k = rng.choice(prolific or T.GROUP_FORMS), rng.choice([3, 5, 5, 10, 10, 20])
         rest = T.verb_rest(rng, clauses) if fld == "title.keyword" and rng.random() < 0.3 else None
         if rest:                                # "what books were published in 1847?": titles, not a search
-            np_, form = "", rng.choice(T.BOOKS_CAME_OUT_FORMS).replace("{rest}", rest)
+            np_, form = "", rng.choice(T.BOOKS_CAME_OUT_FORMS)
         elif fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": titles
             np_ = T.noun_phrase(rng, rng.choice(["books", "novels", "works", "titles"]), clauses)
             form = rng.choice(["{np}", "which {np}?", "list the {np}", "what {np} are there?", "titles of the {np}"])
         else:
             np_, _ = self._np(rng, index, clauses, terse_ok=False)
         k = k if "{k}" in form else 10          # a size the question does not say is the default, 10
-        q = T.say(rng, [form], np=np_, what=what, one=one, k=T.number(rng, k))
+        q = T.say(rng, [form], np=np_, what=what, one=one, k=T.number(rng, k), rest=rest)
         body = T.agg_body(T.assemble(clauses), "by_" + fld.split(".")[0], {"terms": {"field": fld, "size": k}})
         return self._example(index, q, body, "group_by", "aggs", clauses)
 
