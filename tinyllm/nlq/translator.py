@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from . import baseline, grounding, schema
+from .compounds import phrase_compounds
 from .ir import words
 from .quotes import missing, quoted_texts
 from .validate import QueryRejected, validate
@@ -84,7 +85,7 @@ class Translator:
         if self.model is not None:
             body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
         try:
-            return validate(index, body)
+            return phrase_compounds(validate(index, body))   # "vision-language" is searched as a phrase
         except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
             raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
 
