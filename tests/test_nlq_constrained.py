@@ -42,6 +42,20 @@ def test_random_weights_never_yield_an_invalid_query(tiny, seed, q, index):
     body = validate(index, compile_ir(tokens, q, index))
     assert not any("script" in k for k in body_keys(body))      # "script" may be searched for as a word, never run
     assert not reuses_a_copy(tokens)                            # no question word is copied by two clauses
+    assert all(a < b for v in string_values(tokens) for a, b in zip(v, v[1:]))   # nor twice by one value
+
+
+def string_values(tokens):
+    """The copy positions of each value that is not a date: [[i, j, ...]] in the order they are written."""
+    values, cur, date = [], [], False
+    for t in tokens:
+        if t.startswith("@") or t.startswith("="):
+            cur += [int(t[1:])] if t.startswith("@") else []
+            continue
+        if cur and not date:
+            values.append(cur)
+        cur, date = [], date if t in (";", "gte", "gt", "lte", "lt") else t == "f:publication_date"
+    return values
 
 
 def test_a_word_copied_by_one_clause_is_not_copied_by_another():
@@ -92,6 +106,14 @@ def test_copied_words_run_left_to_right_without_gaps():
     for tok in ("<q>", "term", "f:authors"):
         con.advance(tok)
     assert "@1" not in con.allowed()                                      # a value never starts with bare "("
+
+
+def test_a_literal_may_bridge_a_gap_but_never_lead_back_to_a_copied_word():
+    con = Constraint(Context("abstracts with the words green , light and dark", "articles", LITERALS + ["= "]))
+    for tok in ("<q>", "match", "f:abstract", "@4", "= "):
+        con.advance(tok)
+    copies = {t for t in con.allowed() if t.startswith("@")}
+    assert {"@6", "@8"} <= copies and not copies & {"@0", "@3", "@4"}
 
 
 def test_dates_may_be_copied_whole_or_assembled_from_year_month_day():

@@ -72,7 +72,8 @@ def _int_value(ctx, lo, hi, taken=frozenset()):
 
 def _str_value(ctx, taken=frozenset(), phrase=True):
     """Copies and literals. Copied words run left to right without gaps (`@4 @5`, never `@5 @5` or `@5 @2`),
-    as in every training value, and a value does not start by copying bare punctuation or a `taken` word.
+    as in every training value; a literal may bridge a gap, and the copy after it is a later word (`@1 =  @3`,
+    never `@1 =  @1`). A value does not start by copying bare punctuation or a `taken` word.
     A quoted span (quotes.py) is copied whole or not at all, never run into or out of; one of two or more
     words only where `phrase` (a phrase search or an exact value, not a `match` of any of its words)."""
     def first():
@@ -88,15 +89,18 @@ def _str_value(ctx, taken=frozenset(), phrase=True):
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
     # the sets hold every literal (hundreds): built once per question and `taken`, then yielded as the same objects
-    tok = yield ctx.memo(("first", taken, phrase), first)
+    def after_literal(spaced, last):      # a copy of a later word, or the end unless the literal ends in a space
+        later = {t for t in ctx.memo(("first", taken, phrase), first) - strs if int(t[1:]) > last}
+        return frozenset((set() if spaced else {SEP}) | later) or frozenset({SEP})
+
+    tok, last = (yield ctx.memo(("first", taken, phrase), first)), -1      # last: the latest word copied
     for _ in range(MAX_PIECES - 1):
         if tok.startswith("@"):
-            k = int(tok[1:])
+            k = last = int(tok[1:])
             allowed = ctx.memo(("after", k, taken), lambda: after_copy(k))
-        else:       # after a literal: a copy, or the end unless the literal ends in a space ("=Charlotte ")
+        else:       # after a literal ("=Charlotte ", "= ")
             spaced = tok[-1].isspace()
-            allowed = ctx.memo(("next", taken, phrase, spaced), lambda: frozenset(
-                (set() if spaced else {SEP}) | (ctx.memo(("first", taken, phrase), first) - strs)) or {SEP})
+            allowed = ctx.memo(("next", taken, phrase, spaced, last), lambda: after_literal(spaced, last))
         tok = yield allowed
         if tok == SEP:
             return
