@@ -173,6 +173,13 @@ def test_distiller_counts_every_rejection_reason(es):
     assert "rejected rejected_by_validator: 1" in d.report()
 
 
+def test_a_kept_example_stores_the_query_as_the_translator_would_search_it(es):
+    """Normalised by the safety gate, and a hyphenated compound made a phrase (compounds.py), as translations are."""
+    e = ex("language model papers about gpt-4", query={"query": {"match": {"abstract": "gpt-4"}}})
+    assert Distiller(es).offer(e)
+    assert e.query == {"query": {"match_phrase": {"abstract": {"query": "gpt-4"}}}}
+
+
 def test_distill_command_end_to_end(es, tmp_path, capsys):
     out = tmp_path / "ex.jsonl.gz"
     assert distill_main(["--n=12", f"--out={out}", "--seed=0", "--quiet"], backend=es) == 0

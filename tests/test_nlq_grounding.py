@@ -126,3 +126,28 @@ def test_a_books_short_name_grounds_to_its_stored_title():
             assert body["query"] == {"term": {"title.keyword": t}}, name
             shortened += name != t
     assert shortened >= 10                   # "Moby-Dick", "Time Machine", "Jane Eyre", ...
+
+
+CODES = sorted(INDEX_TABLE[("articles", "categories")].values())
+
+
+@given(st.sampled_from(CODES), st.sampled_from(["match", "match_phrase"]), st.sampled_from(["title", "abstract"]),
+       st.sampled_from(["must", "filter", "must_not", "should"]), st.booleans())
+def test_a_code_searched_as_a_word_becomes_a_filter_on_the_code_field(code, kind, field, occ, as_query):
+    """Wherever the clause sits and whatever its case, it becomes a term on categories in the stored spelling."""
+    spec = {"query": code.upper()} if as_query else code.lower()
+    other = {"match": {"abstract": {"query": "robots"}}}
+    body = {"query": {"bool": {occ: [{kind: {field: spec}}, other]}}, "size": 3}
+    out = grounding.codes_to_filters("articles", body, INDEX_TABLE)
+    assert out == {"query": {"bool": {occ: [{"term": {"categories": code}}, other]}}, "size": 3}
+
+
+@given(st.sampled_from(CODES), st.text(alphabet="abcdefgh .", min_size=1, max_size=12))
+def test_words_and_codes_inside_longer_queries_or_other_indexes_are_left_alone(code, text):
+    for index, body in (("articles", {"query": {"match": {"title": f"{code} {text}"}}}),
+                        ("articles", {"query": {"match": {"title": text}}}),
+                        ("articles", {"query": {"term": {"category_names": code}}}),
+                        ("gutenberg", {"query": {"match": {"content": code}}})):
+        if text.strip().lower() in INDEX_TABLE[("articles", "categories")]:
+            continue
+        assert grounding.codes_to_filters(index, body, INDEX_TABLE) == body

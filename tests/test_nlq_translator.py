@@ -70,3 +70,14 @@ def test_execution_check_changes_only_queries_that_find_nothing():
             assert checked == plain, c.question
         elif checked != plain:                     # the fallback is another valid query that finds something
             assert validate(c.index, checked) == checked and not is_empty(backend.search(c.index, checked))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoint in data/nlq_model/")
+def test_a_spelled_code_ends_up_filed_under_categories():
+    """Whatever beam the model ranks first, a code the question spells is a categories filter in the answer."""
+    from tinyllm.nlq.grounding import CODE_FIELDS, keyword_values
+    t = Translator.load()
+    for q, code in (("Ids and titles only: preprints in the cs.FL category", "cs.FL"),
+                    ("how many distinct first authors among math.DG preprints?", "math.DG"),
+                    ("what econ.EM works do we have?", "econ.EM")):
+        assert code in keyword_values("articles", t.translate(q, "articles"), CODE_FIELDS["articles"]), q

@@ -17,6 +17,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from .compounds import phrase_compounds
 from .examples import EXAMPLES_INDEX, ExampleStore, example_key
 from .validate import QueryRejected, validate
 
@@ -52,7 +53,7 @@ def first_aggregation_empty(resp):
 def verify(backend, example):
     """Check one candidate; returns (reason, None) on rejection or (None, normalised query) when it is kept."""
     try:
-        body = validate(example.index, example.query)
+        body = phrase_compounds(validate(example.index, example.query))   # as the translator searches them
     except QueryRejected as e:
         return "rejected_by_validator", str(e)
     try:

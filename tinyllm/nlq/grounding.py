@@ -10,6 +10,9 @@ says "Robotics" (NLQ.md, value grounding). The known values are the keyword valu
   3. surname: one of its words is the last name of exactly one known person ("Twain's" -> "Mark Twain");
   4. sibling field: it is a known value of the twin field (categories "Robotics" -> category_names "Robotics";
      a first author nobody is first author of -> authors).
+  5. field of a code: a category code searched for as a word of a text field ({"match": {"title": "math.DG"}})
+     becomes a term on the code field: no title or abstract holds "math.dg" as a word, so the match finds
+     nothing the question names (`codes_to_filters`).
 A book's shorter names (grammar_gutenberg.book_names: "Moby-Dick", "Time Machine") are known spellings of its
 stored title, so rule 1 turns a copied short name into the exact `title.keyword` value.
 Values with no such match are left alone: the model may be right about a value nobody listed.
@@ -30,6 +33,7 @@ GROUNDED = {"articles": ("author", "authors", "categories", "category_names"),
 PEOPLE = {("articles", "author"), ("articles", "authors"), ("gutenberg", "author")}
 SIBLING = {("articles", "categories"): "category_names", ("articles", "category_names"): "categories",
            ("articles", "author"): "authors"}     # never a first author: "any author" is the only reading left
+CODE_FIELDS = {"articles": ("categories",)}   # fields of codes a question spells as they are stored ("cs.CL")
 MAX_SPAN_WORDS = 8          # longest known value looked up as a run of question words
 
 
@@ -52,6 +56,12 @@ def _keyword_clauses(node, index, types):
                         yield from ((value, i, field, clause) for i in range(len(value)))
             else:
                 yield from _keyword_clauses(clause, index, types)
+
+
+def keyword_values(index, body, fields):
+    """The values of the body's term/terms clauses on `fields` (keyword fields of `index`), in body order."""
+    types = schema.field_types(index)
+    return [container[key] for container, key, field, _ in _keyword_clauses(body, index, types) if field in fields]
 
 
 def _add(table, index, field, value):
@@ -205,6 +215,25 @@ def ground(index, body, table, question=None):
         if new_field != field and isinstance(key, str) and field in clause and len(clause) == 1:
             clause[new_field] = clause.pop(field)
     return prune(index, body, table) if question else body
+
+
+def codes_to_filters(index, node, table):
+    """A copy of a body (or part) where each match/match_phrase whose whole query is a known code of the index's
+    code field (`table`, as index_values returns it) is a term on that field, in the code's stored spelling."""
+    if isinstance(node, list):
+        return [codes_to_filters(index, x, table) for x in node]
+    if not isinstance(node, dict):
+        return node
+    for field in CODE_FIELDS.get(index, ()):
+        for kind in ("match", "match_phrase"):
+            clause = node.get(kind)
+            if len(node) == 1 and isinstance(clause, dict) and len(clause) == 1:
+                spec, = clause.values()
+                text = spec.get("query") if isinstance(spec, dict) else spec
+                code = table.get((index, field), {}).get(text.strip().lower()) if isinstance(text, str) else None
+                if code is not None:
+                    return {"term": {field: code}}
+    return {k: codes_to_filters(index, v, table) for k, v in node.items()}
 
 
 def _stray(index, clause, table):

@@ -16,7 +16,6 @@ from .validate import QueryRejected, validate
 
 DEFAULT_PATH = schema.DATA_DIR / "nlq_model"
 MAX_QUESTION_CHARS = 1000
-CODE_FIELDS = {"articles": ("categories",)}   # fields of codes a question spells as they are stored ("cs.CL")
 
 
 class CannotTranslate(ValueError):
@@ -83,6 +82,7 @@ class Translator:
 
     def _finish(self, question, index, body):
         if self.model is not None:
+            body = grounding.codes_to_filters(index, body, self.values)    # a code is filed, never a title word
             body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
         try:
             return phrase_compounds(validate(index, body))   # "vision-language" is searched as a phrase
@@ -90,19 +90,26 @@ class Translator:
             raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
 
     def verbatim_check(self, question, index, body):
-        """`body`, or when it leaves out a value the question spells verbatim (a quoted span, a category code:
-        quotes.dropped's rule), the model's best other candidate that keeps them all; `body` if none does."""
+        """`body`, or when it leaves out a value the question spells verbatim (a quoted span, or a category code
+        outside a filter on the code field: quotes.dropped's rule), the model's best other candidate that keeps
+        them all; `body` if none does. A code searched for as a title word ("econ.EM") finds nothing it names."""
         from .nbest import CHECK_WIDTH
-        codes = {low for field in CODE_FIELDS.get(index, ()) for low in self.values.get((index, field), ())}
-        wanted = quoted_texts(question) + [w for w, _, _ in words(question) if w.lower() in codes]
-        if not missing(wanted, body):
+        fields = grounding.CODE_FIELDS.get(index, ())
+        codes = {low for field in fields for low in self.values.get((index, field), ())}
+        quoted = quoted_texts(question)
+        spelled = [w for w, _, _ in words(question) if w.lower() in codes]
+
+        def keeps_all(b):
+            filed = {str(v).lower() for v in grounding.keyword_values(index, b, fields)}
+            return not missing(quoted, b) and all(c.lower() in filed for c in spelled)
+        if keeps_all(body):
             return body
         for alt in self.model.candidates(question, index, CHECK_WIDTH):
             try:
                 alt = self._finish(question, index, alt)
             except CannotTranslate:
                 continue
-            if not missing(wanted, alt):
+            if keeps_all(alt):
                 return alt
         return body
 
