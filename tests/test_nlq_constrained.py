@@ -9,7 +9,7 @@ from tinyllm.nlq import schema
 from tinyllm.nlq.compiler import compile_ir
 from tinyllm.nlq.constrained import STRUCT_TOKENS, Constraint, Context, decode
 from tinyllm.nlq.ir_head import IRHead
-from tinyllm.nlq.prepare_ir import MAX_WORDS, SHAPES, SPECIALS, Vocab, reuses_a_copy
+from tinyllm.nlq.prepare_ir import MAX_WORDS, SHAPES, SPECIALS, Vocab, clauses, reuses_a_copy
 from tinyllm.nlq.testing import body_keys
 from tinyllm.nlq.validate import validate
 
@@ -43,6 +43,10 @@ def test_random_weights_never_yield_an_invalid_query(tiny, seed, q, index):
     assert not any("script" in k for k in body_keys(body))      # "script" may be searched for as a word, never run
     assert not reuses_a_copy(tokens)                            # no question word is copied by two clauses
     assert all(a < b for v in string_values(tokens) for a, b in zip(v, v[1:]))   # nor twice by one value
+    whole = [{b for a, b, c in zip(cl, cl[1:], cl[2:]) if (a == ";" or a.startswith("f:")) and b.startswith("=")
+              and c == ";"} for cl in clauses(tokens)[0] if cl[1:2] in (("term",), ("terms",))
+             and "f:publication_date" not in cl]
+    assert sum(map(len, whole)) == len(set().union(*whole))         # no term value taken whole by two clauses
 
 
 def string_values(tokens):
@@ -69,6 +73,23 @@ def test_a_word_copied_by_one_clause_is_not_copied_by_another():
     for tok in ("<filter>", "range", "f:passage", "gte", "@1", ";", "lte"):
         con.advance(tok)
     assert "@3" in con.allowed()
+
+
+def test_a_whole_term_literal_is_not_used_by_a_second_clause():
+    """`book_id =64317` in a filter and again in a must_not would find nothing; dates and numbers stay free."""
+    lits = LITERALS + ["=64317", "=Charlotte "]
+    con = Constraint(Context("passages of Gatsby not in Gatsby", "gutenberg", lits))
+    for tok in ("<filter>", "term", "f:book_id", "=64317", ";", "<must_not>", "term", "f:book_id"):
+        con.advance(tok)
+    assert "=64317" not in con.allowed() and "=100" in con.allowed()
+    con = Constraint(Context("papers in cs.RO not in cs.RO", "articles", lits))
+    for tok in ("<filter>", "term", "f:categories", "=cs.RO", ";", "<must_not>", "term", "f:categories"):
+        con.advance(tok)
+    assert "=cs.RO" not in con.allowed() and "=Computer Vision" in con.allowed()
+    con = Constraint(Context("Brontë passages not by Brontë", "gutenberg", lits))   # a literal that starts a value
+    for tok in ("<filter>", "term", "f:author", "=Charlotte ", "@0", ";", "<must_not>", "term", "f:author"):
+        con.advance(tok)
+    assert "=Charlotte " in con.allowed()
 
 
 def test_grammar_offers_only_fields_of_the_right_type():

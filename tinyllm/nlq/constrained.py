@@ -78,7 +78,7 @@ def _str_value(ctx, taken=frozenset(), phrase=True):
     words only where `phrase` (a phrase search or an exact value, not a `match` of any of its words)."""
     def first():
         inside = {f"@{w}" for w, (i, _) in ctx.span.items() if w != i}      # a span is entered at its start
-        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken) | strs
+        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken) | (strs - taken)
 
     def after_copy(k):
         if k in ctx.span and k < ctx.span[k][1]:
@@ -121,14 +121,22 @@ def _value(ctx, field, taken, op=None, first=None, phrase=True):
     return _str_value(ctx, taken, phrase)
 
 
-def _copies(grammar, seen):
-    """Pass a sub-grammar's allowed sets through unchanged, adding every copy token (@i) it is sent to `seen`."""
+def _copies(grammar, seen, ctx=None):
+    """Pass a sub-grammar's allowed sets through unchanged, adding to `seen` every copy token (@i) it is sent and,
+    given `ctx`, every literal that is a whole value of a term/terms clause on a keyword or number field
+    (`=64317`, `=cs.RO`): a later clause may use neither. The same filter twice is redundant, and in a must_not
+    it contradicts the first (no training target does either)."""
+    sent = []
     try:
         allowed = next(grammar)
         while True:
             tok = yield allowed
             if tok.startswith("@"):
                 seen.add(tok)
+            elif (ctx is not None and tok == SEP and sent[0] in ("term", "terms") and sent[-1].startswith("=")
+                  and (sent[-2] == SEP or sent[-2].startswith("f:")) and ctx.kind[sent[1][2:]] != "date"):
+                seen.add(sent[-1])
+            sent.append(tok)
             allowed = grammar.send(tok)
     except StopIteration:
         return
@@ -143,7 +151,8 @@ def _fields_for(ctx, op, taken):
 
 def _clause(ctx, taken=frozenset()):
     """After an occurrence token: OP [f:F] ARGS. Yields allowed sets; returns nothing. A question word copied by
-    an earlier clause (`taken`) is not copied again: each word of a question plays one part in it."""
+    an earlier clause (`taken`) is not copied again: each word of a question plays one part in it; nor is a
+    literal an earlier term clause took whole (see _copies)."""
     op = yield {op for op in OP_KINDS if _fields_for(ctx, op, taken)} | {"multi_match", "match_all"}
     if op == "match_all":
         return
@@ -190,7 +199,7 @@ def ir_grammar(ctx):
     """Generator: yields allowed next-token sets; `<next>`/`<more>` are pseudo-tokens meaning "whatever
     follows" / "another value" (expanded by Constraint). Ends after <end>."""
     occs = ["<must>", "<filter>", "<should>", "<must_not>"]
-    n, should, taken = 0, 0, set()                             # taken: words copied by the clauses so far
+    n, should, taken = 0, 0, set()           # taken: words copied, and whole term literals, by the clauses so far
     tok = yield {"<q>", *occs, "<next>"}
     if tok == "<q>":
         yield from _clause(ctx)
@@ -198,7 +207,7 @@ def ir_grammar(ctx):
     while tok != "<q>" and tok != "<next>" and n < MAX_CLAUSES:
         should += tok == "<should>"
         occs = occs[occs.index(tok):]                          # canonical order: must, filter, should, must_not
-        yield from _copies(_clause(ctx, frozenset(taken)), taken)
+        yield from _copies(_clause(ctx, frozenset(taken)), taken, ctx)
         n += 1
         tok = yield set(occs if n < MAX_CLAUSES else ()) | {"<next>"}
     tok = yield {"msm", "<next>"} if should else {"<next>"}
