@@ -43,6 +43,22 @@ def test_dates_and_hyphenated_words_stay_whole(kept):
     assert [w for w, _, _ in words(f"on {kept} now")] == ["on", kept, "now"]
 
 
+@given(st.sampled_from(["title", "abstract", "author", "authors", "content"]),
+       st.from_regex(r"[A-Za-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True), st.integers(0, 23), st.integers(0, 59))
+def test_a_field_prefix_comes_off_its_value_but_a_time_stays_whole(field, value, h, m):
+    assert [w for w, _, _ in words(f"{field}:{value} at {h}:{m:02d}")] == [field, ":", value, "at", f"{h}:{m:02d}"]
+
+
+def test_terse_field_value_questions_copy_their_values(made):
+    """'title:insights' is the title word 'insights': its IR copies it instead of needing a rare literal."""
+    terse = [e for e in made[1] if re.search(r"\b(title|abstract):[a-z]", e.question)]
+    assert terse
+    for e in terse:
+        ws, ir = [w for w, _, _ in words(e.question)], _ir(e)
+        said = {m.group(1) for m in re.finditer(r"\b(?:title|abstract):([a-z][\w-]*)", e.question)}
+        assert ir is not None and all(f"@{ws.index(v)}" in ir for v in said), (e.question, ir)
+
+
 def test_both_bounds_of_a_said_range_are_copied():
     q = "Dracula passages 10-20"
     body = {"query": {"bool": {"filter": [{"term": {"title.keyword": "Dracula"}},

@@ -11,8 +11,9 @@ date math, category codes). `compile_ir` (compiler.py) turns it into Query DSL; 
 import re
 
 # "Zhou's" -> Zhou ' s; "don't" and "covid-19" stay whole; a range of small numbers is split ("1-3" -> 1 - 3) so
-# each bound can be copied, while a date ("2024-03-15") stays one word
-WORD_RE = re.compile(r"\b\d{1,3}(?=-\d+\b)|\w+(?:[-.:/]\w+|'(?!s\b)\w+)*|[^\w\s]")
+# each bound can be copied, while a date ("2024-03-15") stays one word; a colon joins only digits ("10:30"), so
+# a field prefix comes off its value ("title:mamba" -> title : mamba) and the value can be copied
+WORD_RE = re.compile(r"\b\d{1,3}(?=-\d+\b)|\w+(?:[-./]\w+|(?<=\d):\d+|'(?!s\b)\w+)*|[^\w\s]")
 OCCS = ("<q>", "<must>", "<filter>", "<should>", "<must_not>")
 BOOL_OCC = {"<must>": "must", "<filter>": "filter", "<should>": "should", "<must_not>": "must_not"}
 FIELD_OPS = ("term", "terms", "match", "match_phrase", "range", "exists", "prefix")
