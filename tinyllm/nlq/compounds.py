@@ -21,11 +21,11 @@ def is_compound(text):
 
 def _rewrite(clause):
     """One clause -> the phrase form when its whole query is a compound, else the clause itself."""
-    if "match" in clause and len(clause) == 1:
+    if "match" in clause and len(clause) == 1 and isinstance(clause["match"], dict) and len(clause["match"]) == 1:
         (field, spec), = clause["match"].items()
         if isinstance(spec, dict) and set(spec) <= MATCH_KEYS and is_compound(spec.get("query")):
             return {"match_phrase": {field: {"query": spec["query"]}}}
-    if "multi_match" in clause and len(clause) == 1:
+    if "multi_match" in clause and len(clause) == 1 and isinstance(clause["multi_match"], dict):
         spec = clause["multi_match"]
         if spec.get("type") in MULTI_TYPES and "fuzziness" not in spec and is_compound(spec.get("query")):
             kept = {k: v for k, v in spec.items() if k in ("query", "fields", "boost")}
