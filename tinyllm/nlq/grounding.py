@@ -224,15 +224,14 @@ def codes_to_filters(index, node, table):
         return [codes_to_filters(index, x, table) for x in node]
     if not isinstance(node, dict):
         return node
-    for field in CODE_FIELDS.get(index, ()):
-        for kind in ("match", "match_phrase"):
-            clause = node.get(kind)
-            if len(node) == 1 and isinstance(clause, dict) and len(clause) == 1:
-                spec, = clause.values()
-                text = spec.get("query") if isinstance(spec, dict) else spec
-                code = table.get((index, field), {}).get(text.strip().lower()) if isinstance(text, str) else None
-                if code is not None:
-                    return {"term": {field: code}}
+    (kind, clause), = node.items() if len(node) == 1 else ((None, None),)
+    if kind in ("match", "match_phrase") and isinstance(clause, dict) and len(clause) == 1:
+        spec, = clause.values()
+        text = spec.get("query") if isinstance(spec, dict) else spec
+        for field in CODE_FIELDS.get(index, ()) if isinstance(text, str) else ():
+            code = table.get((index, field), {}).get(text.strip().lower())
+            if code is not None:
+                return {"term": {field: code}}
     return {k: codes_to_filters(index, v, table) for k, v in node.items()}
 
 
