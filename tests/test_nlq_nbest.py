@@ -7,7 +7,7 @@ from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.nlq import schema
 from tinyllm.nlq.compiler import compile_ir
 from tinyllm.nlq.constrained import decode
-from tinyllm.nlq.nbest import execution_check, is_empty, nbest
+from tinyllm.nlq.nbest import execution_check, is_empty, nbest, stated_filter
 from tinyllm.nlq.validate import validate
 
 from test_nlq_constrained import QUESTIONS, VOCAB
@@ -65,6 +65,25 @@ def test_execution_check_survives_an_engine_failure():
     def search(index, body):
         raise ConnectionError("engine down")
     assert execution_check("articles", {"q": 0}, lambda: iter([{"q": 1}]), search) == {"q": 0}
+
+
+@given(st.sampled_from(["Jane Austen", "Yann LeCun", "Ada Lovelace"]), st.integers(1990, 2030))
+def test_a_single_stated_filter_is_trusted_to_find_nothing(name, year):
+    """A person named verbatim or a date range, alone, is the question's own filter: its empty result is kept.
+    Anything else (two clauses, text, a name the question does not spell, a range of equal bounds) is not."""
+    q = f"papers by {name} from {year}"
+    by = {"term": {"authors": name}}
+    dated = {"range": {"publication_date": {"gte": f"{year}-01-01", "lt": f"{year + 1}-01-01"}}}
+    assert stated_filter("articles", {"query": by}, q) and stated_filter("articles", {"query": dated}, q)
+    assert stated_filter("articles", {"query": {"bool": {"filter": [by]}}, "size": 3}, q)
+    assert stated_filter("articles", {"query": {"terms": {"authors": [name]}}}, q)
+    assert not stated_filter("articles", {"query": {"bool": {"filter": [by, dated]}}}, q)
+    assert not stated_filter("articles", {"query": {"term": {"authors": name + "son"}}}, q)
+    assert not stated_filter("articles", {"query": {"term": {"categories": "cs.CL"}}}, q + " in cs.CL")
+    assert not stated_filter("articles", {"query": {"match": {"title": name}}}, q)
+    assert not stated_filter("articles", {"query": {"bool": {"must_not": [by]}}}, q)
+    day = {"range": {"publication_date": {"gte": f"{year}-05-10", "lte": f"{year}-05-10"}}}
+    assert not stated_filter("articles", {"query": day}, q)
 
 
 def test_is_empty_reads_raw_and_summarised_responses():

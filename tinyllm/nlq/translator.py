@@ -13,6 +13,7 @@ from .compounds import phrase_compounds
 from .ir import words
 from .quotes import missing, quoted_texts
 from .validate import QueryRejected, validate
+from .windows import windows
 
 DEFAULT_PATH = schema.DATA_DIR / "nlq_model"
 MAX_QUESTION_CHARS = 1000
@@ -85,6 +86,7 @@ class Translator:
             body = grounding.codes_to_filters(index, body, self.values)    # a code is filed, never a title word
             body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
         try:
+            body = windows(question, body)                      # "results 21 to 25": from 20, size 5
             return phrase_compounds(validate(index, body))   # "vision-language" is searched as a phrase
         except QueryRejected as e:         # cannot happen by construction; kept as the last line of defence
             raise CannotTranslate(f"the translated query failed the safety gate: {e}") from None
@@ -115,9 +117,10 @@ class Translator:
 
     def execution_check(self, question, index, body, search):
         """`body` (this translator's answer), or, when it finds nothing, the model's best other candidate
-        that finds something (nbest.py; the keyword baseline has no candidates)."""
-        from .nbest import CHECK_WIDTH, execution_check
-        if self.model is None:
+        that finds something (nbest.py; the keyword baseline has no candidates). A single filter the question
+        states outright (nbest.stated_filter) is kept as it is: its empty result is the answer."""
+        from .nbest import CHECK_WIDTH, execution_check, stated_filter
+        if self.model is None or stated_filter(index, body, question):
             return body
         candidates = self.model.candidates
         return execution_check(index, body, lambda: (self._finish(question, index, b)

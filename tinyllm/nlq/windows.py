@@ -1,0 +1,68 @@
+"""Result windows are arithmetic: "results 21 to 25" means from 20, size 5, whatever the model wrote.
+
+The model copies numbers from the question or picks them from the literals it saw in training, so it can say
+`from 20` but not `size 5` for "results 21 to 25": 5 is nowhere in the question, and its teacher only ever asked
+for windows of 5, 10 or 20 hits starting on a page boundary. Two windows are stated by their ends:
+
+  - a range of results: "results a to b" / "hits a-b" of a hit list -> from = a - 1, size = b - a + 1;
+  - a range of passages read in order: sorted by `passage`, filtered to passages a..b -> size = b - a + 1
+    (every passage of the range), when the size the model wrote is one of the range's ends ("passages 1-3 in
+    reading order" is three passages, not one).
+
+`windows` rewrites a validated body by these rules after decoding; a body that states no window is returned as
+it is. The teacher writes every window this way, so the rules change none of its answers (see the tests).
+"""
+import re
+
+RESULTS = re.compile(r"\b(?:results?|hits?|matches|items?|rows?|ranks?)\s+(\d{1,5})\s*(?:-|–|to|through|thru)\s*"
+                     r"(\d{1,5})\b", re.IGNORECASE)
+MAX_SIZE = 100                  # the grammar's largest size (constrained.py), so a window stays writable
+
+
+def stated_results(question):
+    """(a, b) of the first "results a to b" in the question (1-based, a <= b, at most MAX_SIZE apart), else None."""
+    m = RESULTS.search(question)
+    if m is None:
+        return None
+    a, b = int(m.group(1)), int(m.group(2))
+    return (a, b) if 1 <= a <= b < a + MAX_SIZE else None
+
+
+def _passage_range(query):
+    """(a, b) when the query keeps passages a..b by a range on `passage` (a bound left out on the low side is 1),
+    else None; looked for in the query itself and in its bool's filter and must clauses."""
+    clauses = [query]
+    if isinstance(query.get("bool"), dict):
+        clauses = query["bool"].get("filter", []) + query["bool"].get("must", [])
+    for clause in clauses:
+        bounds = clause.get("range", {}).get("passage") if isinstance(clause, dict) else None
+        if not isinstance(bounds, dict):
+            continue
+        lo = bounds["gte"] if "gte" in bounds else bounds["gt"] + 1 if "gt" in bounds else 1
+        hi = bounds["lte"] if "lte" in bounds else bounds["lt"] - 1 if "lt" in bounds else None
+        if isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi < lo + MAX_SIZE:
+            return lo, hi
+    return None
+
+
+def _first_sort(body):
+    """The field of the body's first sort key (`[{"passage": {"order": "asc"}}]` -> "passage"), else None."""
+    keys = body.get("sort") or [None]
+    first = keys[0]
+    if isinstance(first, str):
+        return first
+    return next(iter(first)) if isinstance(first, dict) and len(first) == 1 else None
+
+
+def windows(question, body):
+    """`body` with the window the question states (module docstring) written into its `from` and `size`."""
+    if not isinstance(body, dict) or "aggs" in body or body.get("size") == 0:
+        return body                 # a window is of a hit list; aggregations and counts have none
+    stated = stated_results(question)
+    if stated is not None:
+        a, b = stated
+        return {**body, "from": a - 1, "size": b - a + 1}
+    span = _passage_range(body.get("query", {})) if _first_sort(body) == "passage" else None
+    if span is not None and body.get("size") in span and body.get("size") != span[1] - span[0] + 1:
+        return {**body, "size": span[1] - span[0] + 1}
+    return body
