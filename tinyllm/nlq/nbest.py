@@ -109,16 +109,17 @@ def stated_filter(index, body, question):
     query = body.get("query", {})
     if set(query) == {"bool"}:
         occs = query["bool"]
-        if set(occs) - {"filter", "must"} or sum(len(v) for v in occs.values()) != 1:
+        clauses = [c for v in occs.values() for c in (v if isinstance(v, list) else [v])]
+        if set(occs) - {"filter", "must"} or len(clauses) != 1:
             return False
-        query = next(iter(occs.values()))[0]
-    if len(query) != 1:
+        query = clauses[0]
+    if not isinstance(query, dict) or len(query) != 1:
         return False
     (op, clause), = query.items()
     if not isinstance(clause, dict) or len(clause) != 1:
         return False
     (field, value), = clause.items()
-    if op == "range":
+    if op == "range" and isinstance(value, dict):
         lo, hi = value.get("gte", value.get("gt")), value.get("lte", value.get("lt"))
         return field in schema.date_fields(index) and lo != hi   # equal bounds: a day is a term, so a misreading
     values = value if op == "terms" else [value]
