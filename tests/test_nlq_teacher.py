@@ -1,6 +1,7 @@
 """Date phrases under a frozen clock, date math vs the engine, and the template teacher (valid, executable, seeded)."""
 import collections
 import datetime as dt
+import re
 
 import pytest
 from hypothesis import given, strategies as st
@@ -172,3 +173,15 @@ def test_wider_grammar_kinds_are_generated_and_grounded(es, values):
     new = [e for e in made if "either" in e.extra["template"] or "category_code" in e.extra["template"]]
     results = collections.Counter(verify(es, ex)[0] for ex in new[:30])
     assert results[None] >= 0.9 * sum(results.values()), results
+
+
+def test_a_question_that_names_no_filter_gets_no_filter(values):
+    """"the 3 most prolific authors" aggregates over everything: the teacher once kept the filters it had drawn for
+    a noun phrase the chosen wording does not say (45 of 53,809 distilled pairs in round 13)."""
+    bare = re.compile(r"^(the \w+ most prolific|most prolific|which \w+ are the most prolific)\b(?!.* of )", re.I)
+    seen = 0
+    for ex in TemplateTeacher(values, seed=5).generate(3000):
+        if ex.intent == "group_by" and bare.match(ex.question):
+            seen += 1
+            assert "query" not in ex.query, (ex.question, ex.query)
+    assert seen >= 3

@@ -232,6 +232,7 @@ class TemplateTeacher:
             np_, _ = self._np(rng, index, clauses, terse_ok=False)
         k = k if "{k}" in form else 10          # a size the question does not say is the default, 10
         q = T.say(rng, [form], np=np_, what=what, one=one, k=T.number(rng, k), rest=rest)
+        clauses = clauses if "{np}" in form or rest else []     # "most prolific authors" names no filter
         body = T.agg_body(T.assemble(clauses), "by_" + fld.split(".")[0], {"terms": {"field": fld, "size": k}})
         return self._example(index, q, body, "group_by", "aggs", clauses)
 
