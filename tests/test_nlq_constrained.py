@@ -92,6 +92,20 @@ def test_a_whole_term_literal_is_not_used_by_a_second_clause():
     assert "=Charlotte " in con.allowed()
 
 
+def test_the_words_of_a_page_are_never_searched_for():
+    """"second page of Heathcliff passages (10 per page)": "second", "page", "10", "per" set from/size, never a
+    value; the other words stay copyable, and the page's number still sets `from`/`size`."""
+    q = "second page of Heathcliff passages in reading order (10 per page)"
+    con = Constraint(Context(q, "gutenberg", LITERALS))
+    for tok in ("<q>", "match", "f:content"):
+        con.advance(tok)
+    assert "@3" in con.allowed() and not {"@0", "@1", "@10", "@11", "@12"} & con.allowed()
+    con = Constraint(Context("papers about page layout", "articles", LITERALS))     # "page" alone is a word
+    for tok in ("<q>", "match", "f:title"):
+        con.advance(tok)
+    assert "@2" in con.allowed()
+
+
 def test_grammar_offers_only_fields_of_the_right_type():
     ctx = Context("papers about robots", "articles", LITERALS)
     con = Constraint(ctx)

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from tinyllm.nlq.grounding import EXAMPLES_PATH
 from tinyllm.nlq.validate import validate
-from tinyllm.nlq.windows import MAX_SIZE, stated_results, windows
+from tinyllm.nlq.ir import words
+from tinyllm.nlq.windows import MAX_SIZE, page_words, stated_results, windows
 
 ends = st.integers(1, 5000).flatmap(lambda a: st.tuples(st.just(a), st.integers(a, a + MAX_SIZE - 1)))
 said = st.sampled_from(["results {a} to {b} of the newest papers", "show hits {a}-{b}, oldest first",
@@ -70,3 +71,14 @@ def test_the_teacher_writes_every_window_as_the_rules_do():
             stated += stated_results(ex["question"]) is not None
             changed += windows(ex["question"], ex["query"]) != ex["query"]
     assert stated > 200 and changed == 0
+
+
+@given(st.sampled_from(["second", "third", "next", "last", "final"]), st.integers(2, 50),
+       st.sampled_from(["{o} page of {t} passages, {k} per page", "{t} papers, page {k}, {k} at a time",
+                        "the {o} page of papers about {t} ({k} a page)"]),
+       st.sampled_from(["heathcliff", "graph neural networks", "whales"]))
+def test_page_words_are_the_words_that_say_the_page(ordinal, k, form, topic):
+    ws = [w for w, _, _ in words(form.format(o=ordinal, k=k, t=topic))]
+    said = {ws[i].lower() for i in page_words(ws)}
+    assert said and said <= {ordinal, "page", str(k), "per", "a", "at", "time"}
+    assert not set(topic.split()) & said                  # the topic is what is searched for: never a page word

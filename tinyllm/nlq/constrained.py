@@ -16,6 +16,7 @@ from .date_grammar import can_date, date_value
 from .ir import END, SEP, words
 from .ir_head import ir_head
 from .quotes import quoted_spans, span_of
+from .windows import page_words
 
 MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 6, 16, 3, 2, 3   # 6: three filters, a negation, two should
 EXACT = ("keyword", "numeric", "date")
@@ -44,6 +45,7 @@ class Context:
         self.words = [w for w, _, _ in words(question)]
         self.named = dates.named_dates(self.words)
         self.cues = dates.month_cues(self.words, self.named)
+        self.paging = frozenset(f"@{i}" for i in page_words(self.words))     # "second page", "10 per page"
         self.literals = [t for t in literals if t.startswith("=")]
         self.span = span_of(quoted_spans(question))           # {word: its quoted span (i, j)}, quotes.py
         self.phrases = frozenset(f"@{i}" for i, j in set(self.span.values()) if j > i)   # starts of 2+ word spans
@@ -118,7 +120,7 @@ def _value(ctx, field, taken, op=None, first=None, phrase=True):
         return _int_value(ctx, 0, 10**9, taken)
     if kind == "date":
         return date_value(ctx, field, taken, op, first)
-    return _str_value(ctx, taken, phrase)
+    return _str_value(ctx, taken | ctx.paging, phrase)        # a page's words say where, never what
 
 
 def _copies(grammar, seen, ctx=None):

