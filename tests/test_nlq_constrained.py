@@ -106,13 +106,23 @@ def test_the_words_of_a_page_are_never_searched_for():
     assert "@2" in con.allowed()
 
 
+def test_a_date_filter_needs_a_date_word():
+    """"last three passages of Emma" names no date, so no clause may filter on publication_date; "last three
+    years" does. Sorting and aggregating by date stay open either way (dates.says_a_date)."""
+    for q, dated in (("last three passages of Emma", False), ("passages of Emma from the last three years", True)):
+        con = Constraint(Context(q, "gutenberg", LITERALS))
+        con.advance("<filter>")
+        con.advance("range")
+        assert ("f:publication_date" in con.allowed()) == dated and "f:passage" in con.allowed()
+
+
 def test_grammar_offers_only_fields_of_the_right_type():
     ctx = Context("papers about robots", "articles", LITERALS)
     con = Constraint(ctx)
     con.advance("<q>")
     con.advance("match")
     assert con.allowed() == {f"f:{f}" for f in schema.text_fields("articles")}
-    con = Constraint(ctx)
+    con = Constraint(Context("papers about robots since 2025", "articles", LITERALS))
     for tok in ("<filter>", "range"):
         con.advance(tok)
     assert con.allowed() == {"f:publication_date"}

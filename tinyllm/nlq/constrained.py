@@ -45,6 +45,7 @@ class Context:
         self.words = [w for w, _, _ in words(question)]
         self.named = dates.named_dates(self.words)
         self.cues = dates.month_cues(self.words, self.named)
+        self.dated = dates.says_a_date(question)            # no date word: no date filter
         self.paging = frozenset(f"@{i}" for i in page_words(self.words))     # "second page", "10 per page"
         self.literals = [t for t in literals if t.startswith("=")]
         self.span = span_of(quoted_spans(question))           # {word: its quoted span (i, j)}, quotes.py
@@ -149,7 +150,7 @@ def _fields_for(ctx, op, taken):
     """The fields `op` may name here: a date field only if a date value can follow."""
     bounds = ("gte", "gt", "lte", "lt") if op == "range" else (None,)
     return {f for f in ctx.fields(OP_KINDS[op]) if op == "exists" or ctx.kind[f[2:]] != "date"
-            or any(can_date(ctx, f[2:], taken, b) for b in bounds)}
+            or ctx.dated and any(can_date(ctx, f[2:], taken, b) for b in bounds)}
 
 
 def _clause(ctx, taken=frozenset()):

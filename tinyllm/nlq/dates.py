@@ -109,6 +109,21 @@ def named_dates(words):
     return out
 
 
+_UNITS = r"years?|months?|weeks?|days?|quarters?|decades?|centur(?:y|ies)"
+_SAYS_A_DATE = re.compile(r"\b(?:1\d{3}|20\d\d|\d{3}0s|\d+(?:st|nd|rd|th)[- ]centur|(?:fifteen|sixteen|seventeen|eighteen|"
+                          r"nineteen|twentie)th|today|yesterday|recent(?:ly)?|latest|newest|oldest|earliest|ago|dated?|"
+                          r"dates|" + _UNITS + "|" + "|".join(m.lower() for m in MONTHS) + r"|jan|feb|mar|apr|jun|jul|"
+                          r"aug|sept?|oct|nov|dec)\b", re.IGNORECASE)
+
+
+def says_a_date(question):
+    """True when the question has a word a date filter could come from: a year, decade or century, a month, a
+    unit of time ("past 3 months"), "today", "recent". Without one, a date filter is a misreading ("last three
+    passages of X" is not "the last three years"); every round-13 training question with a date filter has one,
+    except 10 the teacher wrote wrongly (the "most prolific" bug fixed in session 14)."""
+    return _SAYS_A_DATE.search(question) is not None
+
+
 _CUES = {("before",): "before", ("prior", "to"): "before", ("earlier", "than"): "before",
          ("after",): "after", ("later", "than"): "after"}
 
