@@ -110,10 +110,11 @@ def named_dates(words):
 
 
 _UNITS = r"years?|months?|weeks?|days?|quarters?|decades?|centur(?:y|ies)"
-_SAYS_A_DATE = re.compile(r"\b(?:1\d{3}|20\d\d|\d{3}0s|\d+(?:st|nd|rd|th)[- ]centur|(?:fifteen|sixteen|seventeen|eighteen|"
-                          r"nineteen|twentie)th|today|yesterday|recent(?:ly)?|latest|newest|oldest|earliest|ago|dated?|"
-                          r"dates|" + _UNITS + "|" + "|".join(m.lower() for m in MONTHS) + r"|jan|feb|mar|apr|jun|jul|"
-                          r"aug|sept?|oct|nov|dec)\b", re.IGNORECASE)
+_SAYS_A_DATE = re.compile(r"\b(?:1\d{3}|20\d\d|\d{3}0s|\d+(?:st|nd|rd|th)[- ]centur|"
+                          r"(?:fifteen|sixteen|seventeen|eighteen|nineteen|twentie)th|today|yesterday|recent(?:ly)?|"
+                          r"latest|newest|oldest|earliest|ago|dated?|dates|" + _UNITS + "|"
+                          + "|".join(m.lower() for m in MONTHS) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b",
+                          re.IGNORECASE)
 
 
 def says_a_date(question):
