@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinyllm.nlq.grounding import EXAMPLES_PATH
-from tinyllm.nlq.validate import validate
+from tinyllm.nlq.validate import MAX_FROM_PLUS_SIZE, validate
 from tinyllm.nlq.ir import words
 from tinyllm.nlq.windows import MAX_SIZE, page_words, stated_results, windows
 
@@ -43,6 +43,16 @@ def test_numbers_that_are_not_a_range_of_results_state_no_window(k, a, d):
         assert windows(q, SORTED) == SORTED
 
 
+@given(st.integers(0, 50), st.integers(1, 50))
+def test_a_window_past_the_engines_result_window_is_not_written(k, d):
+    """"results 9990 to 10020" cannot be served (from + size <= 10,000): the model's own body stands, and it
+    passes the gate, instead of a rewrite the gate would refuse."""
+    q = f"results {MAX_FROM_PLUS_SIZE - k} to {MAX_FROM_PLUS_SIZE + d} of the newest papers"
+    assert stated_results(q) is None and windows(q, SORTED) == SORTED
+    assert stated_results(f"results {MAX_FROM_PLUS_SIZE - 4} to {MAX_FROM_PLUS_SIZE}") == (MAX_FROM_PLUS_SIZE - 4,
+                                                                                           MAX_FROM_PLUS_SIZE)
+
+
 def _reading(lo, hi, size):
     query = {"bool": {"filter": [{"term": {"book_id": 35}}, {"range": {"passage": {"gte": lo, "lte": hi}}}]}}
     return {"query": query, "size": size, "sort": [{"passage": {"order": "asc"}}]}
@@ -57,6 +67,9 @@ def test_passages_read_in_order_are_all_of_their_range(ab):
     other = b - a + 7                          # a size that is not an end is the model's own choice: kept
     if other not in (a, b):
         assert windows(q, _reading(a, b, other))["size"] == other
+    one = _reading(a, b, a)                     # before the gate, a bool occurrence may be one clause
+    one["query"]["bool"]["filter"] = one["query"]["bool"]["filter"][1]
+    assert windows(q, one)["size"] == b - a + 1
     unsorted = {k: v for k, v in _reading(a, b, a).items() if k != "sort"}
     assert windows(q, unsorted) == unsorted     # a set of passages, not a reading: no size to fix
 

@@ -9,23 +9,24 @@ for windows of 5, 10 or 20 hits starting on a page boundary. Two windows are sta
     (every passage of the range), when the size the model wrote is one of the range's ends ("passages 1-3 in
     reading order" is three passages, not one).
 
-`windows` rewrites a validated body by these rules after decoding; a body that states no window is returned as
-it is. The teacher writes every window this way, so the rules change none of its answers (see the tests).
+`windows` rewrites a decoded body by these rules before the safety gate (validate.py) checks it, and only into
+windows the gate accepts; a body that states no window is returned as it is. The teacher writes every window
+this way, so the rules change none of its answers (see the tests).
 """
 import re
 
+from .validate import MAX_FROM_PLUS_SIZE, MAX_SIZE
+
 RESULTS = re.compile(r"\b(?:results?|hits?|matches|items?|rows?|ranks?)\s+(\d{1,5})\s*(?:-|–|to|through|thru)\s*"
                      r"(\d{1,5})\b", re.IGNORECASE)
-MAX_SIZE = 100                  # the grammar's largest size (constrained.py), so a window stays writable
-
-
 def stated_results(question):
-    """(a, b) of the first "results a to b" in the question (1-based, a <= b, at most MAX_SIZE apart), else None."""
+    """(a, b) of the first "results a to b" in the question, else None: 1-based, a <= b, at most MAX_SIZE results,
+    and inside the engine's result window (b <= MAX_FROM_PLUS_SIZE), so the body the window makes passes the gate."""
     m = RESULTS.search(question)
     if m is None:
         return None
     a, b = int(m.group(1)), int(m.group(2))
-    return (a, b) if 1 <= a <= b < a + MAX_SIZE else None
+    return (a, b) if 1 <= a <= b < a + MAX_SIZE and b <= MAX_FROM_PLUS_SIZE else None
 
 
 ORDINAL_PAGES = {"first", "second", "third", "fourth", "fifth", "sixth", "next", "last", "final", "previous"}
@@ -54,8 +55,9 @@ def _passage_range(query):
     """(a, b) when the query keeps passages a..b by a range on `passage` (a bound left out on the low side is 1),
     else None; looked for in the query itself and in its bool's filter and must clauses."""
     clauses = [query]
-    if isinstance(query.get("bool"), dict):
-        clauses = query["bool"].get("filter", []) + query["bool"].get("must", [])
+    if isinstance(query.get("bool"), dict):       # before the gate, an occurrence may be one clause, not a list
+        occs = [query["bool"].get(occ, []) for occ in ("filter", "must")]
+        clauses = [c for v in occs for c in (v if isinstance(v, list) else [v])]
     for clause in clauses:
         bounds = clause.get("range", {}).get("passage") if isinstance(clause, dict) else None
         if not isinstance(bounds, dict):
