@@ -185,3 +185,22 @@ def test_a_question_that_names_no_filter_gets_no_filter(values):
             seen += 1
             assert "query" not in ex.query, (ex.question, ex.query)
     assert seen >= 3
+
+
+def test_a_group_size_the_question_does_not_say_follows_its_wording(values):
+    """"passages per author" lists every author, "which book has the most ...?" names one, "which authors have the
+    most ...?" shows Elasticsearch's default 10; a number the question says is the size."""
+    from tinyllm.nlq.templates import ALL_GROUPS
+    sizes = collections.defaultdict(set)
+    for ex in TemplateTeacher(values, seed=6).generate(4000):
+        terms = ex.query.get("aggs", {}) and next(iter(ex.query["aggs"].values())).get("terms")
+        if ex.intent != "group_by" or not terms:
+            continue
+        q = ex.question.lower()
+        wording = ("all" if re.search(r"\b(per|grouped by|break down|breakdown of|distributed over)\b", q)
+                   else "one" if re.match(r"which \w+ (has|wrote) the most\b", q) else None)
+        if re.search(r"\b(top|the) (\d+|three|five|ten|twenty)\b|\bper \w+, top\b", q) or wording is None:
+            continue
+        sizes[wording].add(terms["size"])
+    assert sizes["all"] == {ALL_GROUPS}, sizes
+    assert sizes["one"] == {1}, sizes

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tinyllm.nlq.grounding import EXAMPLES_PATH
 from tinyllm.nlq.validate import MAX_FROM_PLUS_SIZE, validate
 from tinyllm.nlq.ir import words
-from tinyllm.nlq.windows import MAX_SIZE, page_words, stated_results, windows
+from tinyllm.nlq.windows import MAX_SIZE, PASSAGES, page_words, stated_results, windows
 
 ends = st.integers(1, 5000).flatmap(lambda a: st.tuples(st.just(a), st.integers(a, a + MAX_SIZE - 1)))
 said = st.sampled_from(["results {a} to {b} of the newest papers", "show hits {a}-{b}, oldest first",
@@ -74,16 +74,38 @@ def test_passages_read_in_order_are_all_of_their_range(ab):
     assert windows(q, unsorted) == unsorted     # a set of passages, not a reading: no size to fix
 
 
+@given(ends.filter(lambda ab: ab[0] < ab[1]), st.sampled_from(["passages {a} to {b} of Dracula", "Dracula passages "
+                                                               "{a}-{b}", "how many passages {a} through {b} of Emma?"]))
+def test_a_stated_range_of_passages_is_not_one_of_its_ends(ab, form):
+    """"passages 10 to 20 of Dracula": a query that keeps passage 10 alone (or 20) keeps 10..20; counts too."""
+    a, b = ab
+    q = form.format(a=a, b=b)
+    wide = {"range": {"passage": {"gte": a, "lte": b}}}
+    book = {"term": {"title.keyword": "Dracula"}}
+    for end in (a, b):
+        one = {"term": {"passage": end}}
+        assert windows(q, {"query": one}) == {"query": wide}
+        assert windows(q, {"query": {"bool": {"filter": [book, one]}}}) == {"query": {"bool": {"filter": [book, wide]}}}
+        count = {"query": one, "size": 0, "track_total_hits": True}
+        assert windows(q, count) == {**count, "query": wide}
+    other = {"query": {"term": {"passage": b + 1}}}            # not an end the question says: the model's choice
+    assert windows(q, other) == other
+    excluded = {"query": {"bool": {"must_not": [{"term": {"passage": a}}]}}}
+    assert windows(q, excluded) == excluded                   # only what the query keeps is widened
+    assert windows(f"passage {a} of Dracula", {"query": {"term": {"passage": a}}}) == {"query": {"term": {"passage": a}}}
+
+
 def test_the_teacher_writes_every_window_as_the_rules_do():
     """The rules hold for all distilled examples (so the translator's rewrite never undoes its teacher), and the
     examples hold hundreds of windows of both kinds (so this test can fail)."""
-    stated = changed = 0
+    stated = passages = changed = 0
     with gzip.open(EXAMPLES_PATH, "rt", encoding="utf-8") as f:
         for line in f:
             ex = json.loads(line)
             stated += stated_results(ex["question"]) is not None
+            passages += PASSAGES.search(ex["question"]) is not None
             changed += windows(ex["question"], ex["query"]) != ex["query"]
-    assert stated > 200 and changed == 0
+    assert stated > 200 and passages > 200 and changed == 0
 
 
 @given(st.sampled_from(["second", "third", "next", "last", "final"]), st.integers(2, 50),

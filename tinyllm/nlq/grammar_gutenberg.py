@@ -293,7 +293,8 @@ def passage_range(rng, doc, v):
         k = rng.randint(1, 5)
         if pick == "last":
             q = say(rng, ["the last {k} passages of {b}", "final {k} passages of {b}", "how does {b} end? "
-                          "last {k} passages", "{b}: closing {k} passages"], b=name, k=number(rng, k))
+                          "last {k} passages", "{b}: closing {k} passages", "last {k} passages of {b}",
+                          "{b}, last {k} passages", "last {k} passages in {b}"], b=name, k=number(rng, k))
             body = sorted_body(book.dsl, k, "passage", "desc")
         else:
             q = say(rng, ["the first {k} passages of {b}, in order", "opening {k} passages of {b} in "

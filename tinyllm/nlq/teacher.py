@@ -28,11 +28,6 @@ KIND_NOUN_RATE = 0.25
 SINGULAR = {"articles": ["paper", "article", "preprint"], "gutenberg": ["passage", "excerpt"]}
 # "joint papers of A and B": a pair of co-authors said with a noun that already means "together"
 JOINT_NOUNS = ["joint papers", "joint work", "shared papers", "co-authored papers", "collaborations"]
-# field -> (plural noun, singular noun) for group-by and distinct-count heads
-GROUP_FIELDS = {"articles": {"author": ("first authors", "first author"), "authors": ("authors", "author"),
-                             "categories": ("categories", "category"),
-                             "category_names": ("subject areas", "subject area")},
-                "gutenberg": {"author": ("authors", "author"), "title.keyword": ("books", "book")}}
 CARD_FIELDS = {"articles": {"author": "first authors", "authors": "authors", "categories": "categories"},
                "gutenberg": {"author": "authors", "title.keyword": "books", "book_id": "book ids"}}
 SOURCE_FIELDS = {"articles": [(["title"], "titles"), (["title", "publication_date"], "titles and dates"),
@@ -218,7 +213,8 @@ class TemplateTeacher:
         doc = self._doc(rng, index, v)
         if index == "articles" and rng.random() < 0.2:
             return self._cooccur(rng, index, v, doc)
-        fld, (what, one) = rng.choice(sorted(GROUP_FIELDS[index].items()))
+        fld, said = rng.choice(sorted(T.GROUP_FIELDS[index].items()))
+        what, one = rng.choice(said)
         clauses = [c for c in self._filters(rng, index, v, doc, 0, 2) if fld not in str(c.dsl)]
         prolific = T.PROLIFIC_FORMS if fld in ("author", "authors") and rng.random() < 0.2 else []
         form, k = rng.choice(prolific or T.GROUP_FORMS), rng.choice([3, 5, 5, 10, 10, 20])
@@ -227,10 +223,10 @@ class TemplateTeacher:
             np_, form = "", rng.choice(T.BOOKS_CAME_OUT_FORMS)
         elif fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": titles
             np_ = T.noun_phrase(rng, rng.choice(["books", "novels", "works", "titles"]), clauses)
-            form = rng.choice(["{np}", "which {np}?", "list the {np}", "what {np} are there?", "titles of the {np}"])
+            form = rng.choice(T.BOOK_LIST_FORMS)
         else:
             np_, _ = self._np(rng, index, clauses, terse_ok=False)
-        k = k if "{k}" in form else 10          # a size the question does not say is the default, 10
+        k = k if "{k}" in form else T.unstated_groups(form)
         q = T.say(rng, [form], np=np_, what=what, one=one, k=T.number(rng, k), rest=rest)
         clauses = clauses if "{np}" in form or rest else []     # "most prolific authors" names no filter
         body = T.agg_body(T.assemble(clauses), "by_" + fld.split(".")[0], {"terms": {"field": fld, "size": k}})

@@ -7,6 +7,8 @@ one of many phrasings: full questions, commands, or terse keyword style.
 """
 from dataclasses import dataclass, field
 
+from .validate import MAX_BUCKETS
+
 
 @dataclass
 class Clause:
@@ -183,10 +185,10 @@ SINGLE_OLDEST_FORMS = ["the oldest of the {np}", "the earliest of the {np}", "th
                        "what is the oldest of the {np}?"]
 OLDEST_FORMS = ["the {k} oldest {np}", "earliest {k} {np}", "first {k} {np} ever published", "{k} oldest {np}",
                 "show the {k} earliest {np}", "what are the {k} oldest {np}?"]
-PAGE_FORMS = ["page {p} of the newest {np}, {k} per page", "{np}, newest first, page {p} ({k} per page)",
+PAGE_FORMS = ["{page} of the newest {np}, {k} per page", "{np}, newest first, page {p} ({k} per page)",
               "results {a} to {b} of the most recent {np}", "show results {a}-{b} of {np} sorted newest first",
               "next page ({p}) of the latest {np}, {k} at a time"]
-PAGE_OLDEST_FORMS = ["page {p} of the oldest {np}, {k} per page", "{np}, oldest first, page {p} ({k} per page)",
+PAGE_OLDEST_FORMS = ["{page} of the oldest {np}, {k} per page", "{np}, oldest first, page {p} ({k} per page)",
                      "results {a} to {b} of the earliest {np}", "{np} sorted oldest first, results {a}-{b}"]
 PAGE_READING_FORMS = ["{page} of {np} in reading order, {k} per page", "{np} in passage order, results {a} to {b}",
                       "{np}, in the order they appear, {page} ({k} per page)",
@@ -205,16 +207,28 @@ COAREA_FORMS = ["which subject areas appear most alongside {x}?", "subject areas
                 "what other areas are {x} papers filed under?", "top {k} subject areas among {x} papers",
                 "areas that papers in {x} are also listed in", "category names most common for {x} papers",
                 "subject areas that co-occur with {x} most often", "areas co-occurring with {x}",
-                "the {k} areas that most often go together with {x}"]
+                "the {k} areas that most often go together with {x}",
+                "which category names appear most alongside {x}?", "top {k} category names among {x} papers",
+                "category names that co-occur with {x} most often"]
 COCODE_FORMS = ["which categories appear most alongside {x}?", "categories most often paired with {x}",
                 "what other categories do {x} papers carry?", "top {k} categories among {x} papers",
                 "codes that {x} papers are cross-listed in", "categories co-occurring with {x}",
                 "codes that co-occur with {x} most often"]
-GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "break down {np} by {one}",
-               "{np} grouped by {one}", "count {np} per {one}", "most common {what} for {np}",
-               "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "{one} breakdown of {np}",
-               "how are {np} distributed over {what}?",
-               "which {one} has the most {np}?", "top {k} {what} by number of {np}"]
+# field -> ways to say its groups (plural noun, singular noun) for group-by heads
+GROUP_FIELDS = {"articles": {"author": [("first authors", "first author")], "authors": [("authors", "author")],
+                             "categories": [("categories", "category")],
+                             "category_names": [("subject areas", "subject area")] * 2 + [("category names",
+                                                                                             "category name")]},
+                "gutenberg": {"author": [("authors", "author")], "title.keyword": [("books", "book")]}}
+# a breakdown that names no number lists every group (up to the gate's bucket limit): "passages per author" means
+# all of them, where a ranking ("which authors have the most ...?") without a number shows the default 10
+BREAKDOWN_FORMS = ["break down {np} by {one}", "{np} grouped by {one}", "count {np} per {one}", "{np} per {one}",
+                   "{one} breakdown of {np}", "how are {np} distributed over {what}?", "number of {np} per {one}"]
+ALL_GROUPS = MAX_BUCKETS
+GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "most common {what} for {np}",
+               "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "which {one} has the most {np}?",
+               "top {k} {what} by number of {np}"] + BREAKDOWN_FORMS
+SINGLE_GROUP_FORMS = ["which {one} has the most {np}?", "which {one} wrote the most {np}?"]    # a single winner
 HIST_FORMS = ["{np} per {unit}", "{adv} count of {np}", "how many {np} each {unit}?", "histogram of {np} by {unit}",
               "{np} over time, by {unit}", "number of {np} per {unit}", "{adv} numbers of {np}",
               "break {np} down by {unit}", "{np} by {unit}", "trend of {np} per {unit}", "counts of {np} per {unit}",
@@ -226,6 +240,15 @@ PROLIFIC_FORMS = ["most prolific {what}", "which {what} are the most prolific?",
 # a book list said with the date verb and no noun phrase (round 12): "what books were published in 1847?"
 BOOKS_CAME_OUT_FORMS = ["what books were published {rest}?", "list the books that appeared {rest}",
                         "titles that came out {rest}", "titles published {rest}", "name the novels released {rest}"]
+BOOK_LIST_FORMS = ["{np}", "which {np}?", "list the {np}", "what {np} are there?", "titles of the {np}"]
+
+
+def unstated_groups(form):
+    """The terms size of a group-by question that names no number: every group for a breakdown or a list of
+    titles, one for "which book has the most ...?", else Elasticsearch's default 10."""
+    if form in BREAKDOWN_FORMS + BOOKS_CAME_OUT_FORMS + BOOK_LIST_FORMS:
+        return ALL_GROUPS
+    return 1 if form in SINGLE_GROUP_FORMS else 10
 # the largest passage number over all books
 LONGEST_FORMS = ["highest passage number in the whole collection", "what is the largest passage number?",
                  "the longest book's last passage number", "max passage number over all books",

@@ -9,6 +9,9 @@ for windows of 5, 10 or 20 hits starting on a page boundary. Two windows are sta
     (every passage of the range), when the size the model wrote is one of the range's ends ("passages 1-3 in
     reading order" is three passages, not one).
 
+A range of passages is a filter too: "passages 10 to 20 of Dracula" keeps passages 10..20, so a query that keeps
+only passage 10 (or 20) is widened to the range the question states.
+
 `windows` rewrites a decoded body by these rules before the safety gate (validate.py) checks it, and only into
 windows the gate accepts; a body that states no window is returned as it is. The teacher writes every window
 this way, so the rules change none of its answers (see the tests).
@@ -19,6 +22,9 @@ from .validate import MAX_FROM_PLUS_SIZE, MAX_SIZE
 
 RESULTS = re.compile(r"\b(?:results?|hits?|matches|items?|rows?|ranks?)\s+(\d{1,5})\s*(?:-|–|to|through|thru)\s*"
                      r"(\d{1,5})\b", re.IGNORECASE)
+PASSAGES = re.compile(r"\bpassages\s+(\d{1,5})\s*(?:-|–|to|through|thru)\s*(\d{1,5})\b", re.IGNORECASE)
+
+
 def stated_results(question):
     """(a, b) of the first "results a to b" in the question, else None: 1-based, a <= b, at most MAX_SIZE results,
     and inside the engine's result window (b <= MAX_FROM_PLUS_SIZE), so the body the window makes passes the gate."""
@@ -69,6 +75,19 @@ def _passage_range(query):
     return None
 
 
+def _widen_passage(query, a, b):
+    """`query` with a lone `term` on passage a or b (in the query itself or its bool's filter/must) made a..b."""
+    def widen(clause):
+        if isinstance(clause, dict) and clause.get("term", {}).get("passage") in (a, b) and len(clause) == 1:
+            return {"range": {"passage": {"gte": a, "lte": b}}}
+        return clause
+    if not isinstance(query.get("bool"), dict):
+        return widen(query)
+    occs = {occ: [widen(c) for c in (v if isinstance(v, list) else [v])] if occ in ("filter", "must") else v
+            for occ, v in query["bool"].items()}
+    return {**query, "bool": occs}
+
+
 def _first_sort(body):
     """The field of the body's first sort key (`[{"passage": {"order": "asc"}}]` -> "passage"), else None."""
     keys = body.get("sort") or [None]
@@ -80,7 +99,12 @@ def _first_sort(body):
 
 def windows(question, body):
     """`body` with the window the question states (module docstring) written into its `from` and `size`."""
-    if not isinstance(body, dict) or "aggs" in body or body.get("size") == 0:
+    if not isinstance(body, dict):
+        return body
+    m = PASSAGES.search(question)
+    if m is not None and 1 <= int(m.group(1)) < int(m.group(2)) and isinstance(body.get("query"), dict):
+        body = {**body, "query": _widen_passage(body["query"], int(m.group(1)), int(m.group(2)))}
+    if "aggs" in body or body.get("size") == 0:
         return body                 # a window is of a hit list; aggregations and counts have none
     stated = stated_results(question)
     if stated is not None:
