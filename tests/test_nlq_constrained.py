@@ -92,6 +92,16 @@ def test_a_whole_term_literal_is_not_used_by_a_second_clause():
     assert "=Charlotte " in con.allowed()
 
 
+def test_a_term_value_copied_or_written_as_a_literal_is_one_value():
+    """"segmentation papers that are not in cs.RO": a filter on the copied code and a must_not on the literal
+    `=cs.RO` (or the other way round) would find nothing; the round-13 model wrote exactly that for test a074."""
+    for first in ("@6", "=cs.RO"):
+        con = Constraint(Context("segmentation papers that are not in cs.RO", "articles", LITERALS))
+        for tok in ("<filter>", "term", "f:categories", first, ";", "<must_not>", "term", "f:categories"):
+            con.advance(tok)
+        assert not {"@6", "=cs.RO"} & con.allowed() and "=Computer Vision" in con.allowed()
+
+
 def test_the_words_of_a_page_are_never_searched_for():
     """"second page of Heathcliff passages (10 per page)": "second", "page", "10", "per" set from/size, never a
     value; the other words stay copyable, and the page's number still sets `from`/`size`."""

@@ -52,6 +52,14 @@ class Context:
         self.phrases = frozenset(f"@{i}" for i, j in set(self.span.values()) if j > i)   # starts of 2+ word spans
         self._fields = {}
 
+    def spellings(self, tok):
+        """The copy and literal tokens that write the same one-word value as `tok` (`@3` for "eess.IV" and the
+        literal `=eess.IV`, either way round), case aside."""
+        text = (self.words[int(tok[1:])] if tok[0] == "@" else tok[1:]).lower()
+        return self.memo(("spell", text), lambda: frozenset(
+            {f"@{i}" for i, w in enumerate(self.words) if w.lower() == text}
+            | {t for t in self.literals if t[1:].lower() == text}))
+
     def memo(self, key, compute):
         """A derived token set, computed once per question (replays ask for the same sets many times)."""
         if key not in self._fields:
@@ -128,7 +136,8 @@ def _copies(grammar, seen, ctx=None):
     """Pass a sub-grammar's allowed sets through unchanged, adding to `seen` every copy token (@i) it is sent and,
     given `ctx`, every literal that is a whole value of a term/terms clause on a keyword or number field
     (`=64317`, `=cs.RO`): a later clause may use neither. The same filter twice is redundant, and in a must_not
-    it contradicts the first (1 of 53,273 round-12 training targets repeats a filter; none contradicts one)."""
+    it contradicts the first (1 of 53,273 round-12 training targets repeats a filter; none contradicts one); a
+    one-word value copied from the question and the same value written as a literal are the same filter."""
     sent = []
     try:
         allowed = next(grammar)
@@ -137,9 +146,9 @@ def _copies(grammar, seen, ctx=None):
             if tok.startswith("@"):
                 seen.add(tok)
             elif (ctx is not None and tok == SEP and len(sent) >= 3 and sent[0] in ("term", "terms")
-                  and sent[-1].startswith("=") and (sent[-2] == SEP or sent[-2].startswith("f:"))
+                  and sent[-1][0] in "=@" and (sent[-2] == SEP or sent[-2].startswith("f:"))
                   and ctx.kind[sent[1][2:]] != "date"):
-                seen.add(sent[-1])
+                seen |= ctx.spellings(sent[-1])
             sent.append(tok)
             allowed = grammar.send(tok)
     except StopIteration:
