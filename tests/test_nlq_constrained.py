@@ -102,6 +102,24 @@ def test_a_term_value_copied_or_written_as_a_literal_is_one_value():
         assert not {"@6", "=cs.RO"} & con.allowed() and "=Computer Vision" in con.allowed()
 
 
+def test_a_searched_phrase_does_not_end_on_a_stop_word_the_next_word_could_follow():
+    ctx = lambda: Context("passages about pirates and treasure of the sea and", "gutenberg", LITERALS)
+    con = Constraint(ctx())
+    for tok in ("<must>", "match_phrase", "f:content", "@2", "@3"):      # "pirates and" ...
+        con.advance(tok)
+    assert ";" not in con.allowed() and "@4" in con.allowed()
+    con.advance("@4")                                                   # ... "pirates and treasure" may end
+    assert ";" in con.allowed()
+    con = Constraint(ctx())
+    for tok in ("<must>", "match_phrase", "f:content", "@7", "@8"):      # "sea and" ends the question: it may end
+        con.advance(tok)
+    assert ";" in con.allowed()
+    con = Constraint(ctx())
+    for tok in ("<must>", "match", "f:content", "@2", "@3"):             # a match of words is not a phrase
+        con.advance(tok)
+    assert ";" in con.allowed()
+
+
 def test_the_words_of_a_page_are_never_searched_for():
     """"second page of Heathcliff passages (10 per page)": "second", "page", "10", "per" set from/size, never a
     value; the other words stay copyable, and the page's number still sets `from`/`size`."""
