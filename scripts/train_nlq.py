@@ -38,7 +38,7 @@ from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 SHIPPED_STAGES = "6000@3e-3"   # 3000 steps: 84.8% on 2,421 fresh held-out examples; 6000: 88.1-88.6%
 SHIPPED_LAYERS = 2
-SHIPPED_SEED = 0      # round 13: of seeds 0-3, the best held-out (92.0% vs 88.7-90.0%) and fresh (90.0% vs 87.8-89.2%)
+SHIPPED_SEED = 3      # round 15: seeds 0-3 tie on fresh + held-out; 3 has the lowest val loss and best held-out IR
 HELD_OUT = 300        # distilled examples never trained on: their val loss and IR exact match measure the student
 BLOCK_SLACK = 8       # context beyond the longest training sequence, for slightly longer questions
 
