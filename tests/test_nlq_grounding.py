@@ -83,6 +83,19 @@ def test_stray_lowercase_values_are_pruned_and_names_kept():
     assert grounding.ground("articles", copy.deepcopy(name), INDEX_TABLE, "papers by Nobody Real Zzyzx") == name
 
 
+def test_stray_values_of_a_terms_list_are_pruned():
+    """"either speech or audio in the title, in cs.CL": the round-15 model wrote `terms categories ["cs.CL", "or"]`."""
+    q = "papers mentioning either speech or audio in the title, in cs.CL"
+    body = {"query": {"bool": {"must": [{"match": {"title": "speech"}}],
+                               "filter": [{"terms": {"categories": ["cs.CL", "or"]}}]}}}
+    out = grounding.ground("articles", copy.deepcopy(body), INDEX_TABLE, q)
+    assert out["query"]["bool"]["filter"] == [{"terms": {"categories": ["cs.CL"]}}]
+    gone = {"query": {"terms": {"categories": ["or", "the"]}}}
+    assert grounding.ground("articles", gone, INDEX_TABLE, q) == {"query": {"match_all": {}}}
+    both = {"query": {"terms": {"categories": ["cs.CL", "cs.RO"]}}}
+    assert grounding.ground("articles", copy.deepcopy(both), INDEX_TABLE, "cs.CL or cs.RO") == both
+
+
 def test_possessives_surnames_the_question_uses_and_first_author_fallback():
     body = {"query": {"term": {"author": "Jingren Zhou's"}}}       # never a first author in the index
     out = grounding.ground("articles", body, INDEX_TABLE, "What was Jingren Zhou's most recent paper?")

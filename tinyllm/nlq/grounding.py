@@ -245,17 +245,32 @@ def _stray(index, clause, table):
     return bool(known) and isinstance(value, str) and value == value.lower() and value not in known.values()
 
 
+def _clean(index, clause, table):
+    """`clause` without stray values (see `_stray`): None for a stray term, and a terms list keeps only its other
+    values ("cs.CL or eess.AS" copied as `["cs.CL", "or"]`), None when none is left."""
+    if _stray(index, clause, table):
+        return None
+    terms = clause.get("terms") if isinstance(clause, dict) and len(clause) == 1 else None
+    if isinstance(terms, dict) and len(terms) == 1 and isinstance(next(iter(terms.values())), list):
+        (field, values), = terms.items()
+        kept = [v for v in values if not _stray(index, {"term": {field: v}}, table)]
+        if len(kept) < len(values):
+            return {"terms": {field: kept}} if kept else None
+    return clause
+
+
 def prune(index, body, table):
-    """Drop stray term clauses (see `_stray`): they can only match nothing in a filter and exclude nothing in a
-    must_not, and the rest of the question usually says what was meant. An emptied query becomes match_all."""
+    """Drop stray term clauses and terms values (see `_clean`): they can only match nothing in a filter and exclude
+    nothing in a must_not, and the rest of the question usually says what was meant. An emptied query becomes
+    match_all."""
     query = body.get("query")
-    if _stray(index, query, table):
-        body["query"] = {"match_all": {}}
-    elif isinstance(query, dict) and isinstance(query.get("bool"), dict):
+    if isinstance(query, dict) and not isinstance(query.get("bool"), dict):
+        body["query"] = _clean(index, query, table) or {"match_all": {}}
+    elif isinstance(query, dict):
         b = query["bool"]
         for occ in ("must", "filter", "must_not"):
             if isinstance(b.get(occ), list):
-                b[occ] = [c for c in b[occ] if not _stray(index, c, table)]
+                b[occ] = [c for c in (_clean(index, c, table) for c in b[occ]) if c is not None]
                 if not b[occ]:
                     del b[occ]
         if not any(k in b for k in ("must", "filter", "should", "must_not")):
