@@ -138,3 +138,54 @@ def test_every_gold_query_of_the_test_set_is_a_path_of_the_grammar():
         assert "<end>" in con.allowed(), case.id
         n += 1
     assert n > 120
+
+
+CENTURY_LITERALS = LITERALS + [f"={y}01-01-01" for y in range(15, 21)] + ["=1800-01-01", "=1900-01-01"]
+
+
+@settings(deadline=None, max_examples=40)
+@given(n=st.integers(16, 20), form=st.sampled_from(["{w} century passages", "passages from the {w} century",
+                                                    "{w}-century passages by Dickens"]),
+       digits=st.booleans(), seed=st.integers(0, 10**6))
+def test_a_named_century_bounds_every_century_boundary(n, form, digits, seed):
+    """"twentieth-century passages" is 1901..2001: the round-15 student wrote 1701..1801 (test g035)."""
+    word = f"{n}th" if digits else {v: k for k, v in dates.CENTURY_WORDS.items()}[n]
+    q = form.format(w=word)
+    assert dates.named_centuries(q) == {n}
+    con = Constraint(Context(q, "gutenberg", CENTURY_LITERALS))
+    for tok in ("<filter>", "range", "f:publication_date", "gte"):
+        con.advance(tok)
+    boundaries = {t for t in con.allowed() if t.endswith("01-01-01")}
+    assert boundaries == {f"={y}-01-01" for y in dates.century_years(n) if f"={y}-01-01" in CENTURY_LITERALS}
+    assert "=1800-01-01" in con.allowed()              # a date that is not a century boundary stays free
+    rng, con = random.Random(seed), Constraint(Context(q, "gutenberg", CENTURY_LITERALS))
+    while not con.done:                                # and any walk through the grammar writes only those
+        allowed = sorted(con.allowed())
+        assert allowed, f"dead end after {con.tokens}"
+        con.advance(rng.choice(allowed))
+    body = validate("gutenberg", compile_ir(con.tokens, q, "gutenberg"))
+    for _, text in _date_bounds(body):
+        if text[2:10] == "01-01-01":
+            assert int(text[:4]) in dates.century_years(n), (q, text)
+    assert not dates.named_centuries("passages from the 1800s, a century of novels")
+
+
+def test_the_teachers_centuries_are_the_ones_their_questions_name():
+    """Every distilled question that names a century by ordinal bounds its dates by that century's years (so the
+    rule never blocks a teacher's answer), and there are hundreds of them (so this test can fail)."""
+    import gzip
+    import json
+    from tinyllm.nlq.grounding import EXAMPLES_PATH
+    seen = 0
+    with gzip.open(EXAMPLES_PATH, "rt", encoding="utf-8") as f:
+        for line in f:
+            ex = json.loads(line)
+            named = dates.named_centuries(ex["question"])
+            if not named:
+                continue
+            seen += 1
+            years = {y for c in named for y in dates.century_years(c)}
+            for _, text in _date_bounds(ex["query"]):
+                if text[2:10] == "01-01-01":
+                    assert int(text[:4]) in years, (ex["question"], text)
+    assert seen > 200

@@ -47,6 +47,7 @@ class Context:
         self.named = dates.named_dates(self.words)
         self.cues = dates.month_cues(self.words, self.named)
         self.dated = dates.says_a_date(question)            # no date word: no date filter
+        self.eras = frozenset(y for n in dates.named_centuries(question) for y in dates.century_years(n))
         self.paging = frozenset(f"@{i}" for i in page_words(self.words))     # "second page", "10 per page"
         self.literals = [t for t in literals if t.startswith("=")]
         self.span = span_of(quoted_spans(question))           # {word: its quoted span (i, j)}, quotes.py

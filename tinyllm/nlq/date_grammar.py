@@ -34,6 +34,14 @@ def date_ok(ctx, field, text, op=None, first=None):
     return lo < hi or (lo == hi and "lte" in (op, first[0]) and "gt" not in (op, first[0]))
 
 
+def era_ok(ctx, text):
+    """A century the question names by ordinal bounds every century boundary (a date YY01-01-01) the value may
+    be: "twentieth-century passages" is 1901..2001, never 1701..1801 (`ctx.eras`: the named centuries' first
+    years and the years after their last, dates.century_years)."""
+    m = re.fullmatch(r"(\d\d01)-01-01", text)
+    return not (ctx.eras and m) or int(m.group(1)) in ctx.eras
+
+
 def month_ok(ctx, op, literal):
     """A date literal agrees with the dates the question names (ctx.named, {month: days beside it}): no date
     math; a month named, or for an exclusive upper bound (lt) the month after a month named without a day
@@ -76,7 +84,7 @@ def date_value(ctx, field, taken=frozenset(), op=None, first=None):
     number ("2026-07-01||-" "45" "d/d"). Every path ends in a valid date, the month literals agree with the
     months the question names, and a range's second bound keeps its window non-empty. Returns the date text."""
     def ok(text, literal=""):    # the literal is checked against the named dates; copied words are the question's
-        return month_ok(ctx, op, literal) and date_ok(ctx, field, text, op, first)
+        return month_ok(ctx, op, literal) and era_ok(ctx, text) and date_ok(ctx, field, text, op, first)
     key = (field, op if ctx.named else None, first)          # without named dates the bound does not matter
     full = ctx.memo(("date", *key), lambda: frozenset(t for t in ctx.literals if ok(t[1:], t)))
     math = {} if ctx.named else ctx.memo(("math", field), lambda: _math_paths(ctx, field))

@@ -125,6 +125,21 @@ def says_a_date(question):
     return _SAYS_A_DATE.search(question) is not None
 
 
+CENTURY_WORDS = {"sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20,
+                 "twenty-first": 21}
+_CENTURY = re.compile(r"\b(" + "|".join(CENTURY_WORDS) + r"|1[6-9]th|20th|21st)[- ]century\b", re.IGNORECASE)
+
+
+def named_centuries(question):
+    """The centuries a question names by ordinal ("the nineteenth century", "19th-century" -> {19})."""
+    return frozenset(CENTURY_WORDS.get(m.lower()) or int(m[:2]) for m in _CENTURY.findall(question))
+
+
+def century_years(n):
+    """The first year of century n and of the next, as historians count: 19 -> (1801, 1901)."""
+    return (n - 1) * 100 + 1, n * 100 + 1
+
+
 _CUES = {("before",): "before", ("prior", "to"): "before", ("earlier", "than"): "before",
          ("after",): "after", ("later", "than"): "after"}
 
