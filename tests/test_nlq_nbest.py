@@ -7,7 +7,8 @@ from tinyllm.models.gpt import GPT, GPTConfig
 from tinyllm.nlq import schema
 from tinyllm.nlq.compiler import compile_ir
 from tinyllm.nlq.constrained import decode
-from tinyllm.nlq.nbest import execution_check, is_empty, nbest, stated_filter
+from tinyllm.nlq.nbest import (execution_check, is_empty, nbest, negated, stated_exclusion, stated_filter,
+                               without_exclusions)
 from tinyllm.nlq.validate import validate
 
 from test_nlq_constrained import QUESTIONS, VOCAB
@@ -84,6 +85,49 @@ def test_a_single_stated_filter_is_trusted_to_find_nothing(name, year):
     assert not stated_filter("articles", {"query": {"bool": {"must_not": [by]}}}, q)
     day = {"range": {"publication_date": {"gte": f"{year}-05-10", "lte": f"{year}-05-10"}}}
     assert not stated_filter("articles", {"query": day}, q)
+
+
+NEGATIONS = ["not from {x}", "but not in {x}", "excluding {x}", "outside {x}", "not co-authored by {x}",
+             "that do not mention {x}", "without the word {x}", "other than {x}'s", "which aren't by {x}", "-{x}"]
+
+
+@given(st.sampled_from(NEGATIONS), st.sampled_from(["Emma", "Rui Wang", "cs.CV", "love", "The Phantom of the Opera"]),
+       st.sampled_from(["", "passages about the sea ", "papers on robotics "]))
+def test_a_value_named_after_a_negation_word_is_negated_and_one_named_elsewhere_is_not(form, name, before):
+    q = before + form.format(x=name) + " in 2024"
+    assert negated(name, q)
+    assert not negated(name, before + f"{name} and not in 2024")         # named before the negation
+    assert not negated(name, f"not in 2024, from the works of {name}")      # four words after it
+
+
+def test_a_stated_exclusion_is_trusted_to_empty_the_search_only_when_every_excluded_value_is_negated():
+    """'the opera ghost but not from The Phantom of the Opera' finds nothing because the phrase is only in that
+    book: no results is the answer. An exclusion the question does not negate (the model read 'on machine
+    learning' as one) is a misreading, and so is a body whose exclusions are not plain term/match clauses."""
+    phrase, book = {"match_phrase": {"content": {"query": "opera ghost"}}}, {"term": {"book_id": 175}}
+    body = {"query": {"bool": {"must": [phrase], "must_not": [book]}}}
+    titles = lambda field, value: ["The Phantom of the Opera", "Phantom of the Opera"] if value == 175 else [value]  # noqa: E731
+    assert stated_exclusion(body, "the opera ghost but not from The Phantom of the Opera", titles)
+    assert stated_exclusion(body, "the opera ghost, excluding Phantom of the Opera", titles)
+    assert not stated_exclusion(body, "the opera ghost in The Phantom of the Opera, not in 1900", titles)
+    assert not stated_exclusion({"query": {"bool": {"must": [phrase]}}}, "not from The Phantom of the Opera", titles)
+    ml = {"query": {"bool": {"filter": [{"term": {"author": "Ada Li"}}],
+                             "must_not": [{"term": {"category_names": "Machine Learning"}},
+                                          {"term": {"categories": "cs.GT"}}]}}}
+    q = "papers outside cs.GT by Ada Li on machine learning"
+    assert not stated_exclusion(ml, q, titles)
+    ml["query"]["bool"]["must_not"].pop(0)
+    assert stated_exclusion(ml, q, titles)
+    assert without_exclusions(ml) == {"query": {"bool": {"filter": [{"term": {"author": "Ada Li"}}]}}}
+    assert without_exclusions(body) == {"query": {"bool": {"must": [phrase]}}}
+    assert not stated_exclusion({"query": {"bool": {"must_not": [{"range": {"publication_date": {"gte": "2024"}}}]}}},
+                                "not after 2024", titles)
+
+
+def test_execution_check_keeps_an_empty_body_when_told_to():
+    search = lambda index, body: _response({0: 0, 1: 4}[body["q"]])        # noqa: E731
+    assert execution_check("articles", {"q": 0}, lambda: iter([{"q": 1}]), search, lambda: True) == {"q": 0}
+    assert execution_check("articles", {"q": 0}, lambda: iter([{"q": 1}]), search, lambda: False) == {"q": 1}
 
 
 def test_is_empty_reads_raw_and_summarised_responses():

@@ -81,3 +81,23 @@ def test_a_spelled_code_ends_up_filed_under_categories():
                     ("how many distinct first authors among math.DG preprints?", "math.DG"),
                     ("what econ.EM works do we have?", "econ.EM")):
         assert code in keyword_values("articles", t.translate(q, "articles"), CODE_FIELDS["articles"]), q
+
+
+def test_an_exclusion_the_question_states_keeps_its_empty_result():
+    """"the opera ghost but not from The Phantom of the Opera": the phrase is only in that book, so nothing is
+    the answer and the execution check keeps it; the same body for a question that does not negate the book is
+    a misreading, and the check takes the candidate that finds something. The book is named by title, filed by id."""
+    from tinyllm.nlq.testing import shared_backend
+
+    class Candidates:                       # stands in for the model: one other candidate, found by the check
+        def candidates(self, question, index, width):
+            return [{"query": {"match": {"content": {"query": "opera"}}}}]
+    backend, t = shared_backend(), Translator(Candidates())
+    body = {"query": {"bool": {"must": [{"match_phrase": {"content": {"query": "opera ghost"}}}],
+                               "must_not": [{"term": {"book_id": 175}}]}}}
+    assert backend.search("gutenberg", body)["hits"]["total"]["value"] == 0
+    for q in ("passages that mention the opera ghost but are not from The Phantom of the Opera",
+              "opera ghost passages, excluding Phantom of the Opera"):
+        assert t.execution_check(q, "gutenberg", body, backend.search) == body, q
+    other = t.execution_check("opera ghost passages that are not in the 1700s", "gutenberg", body, backend.search)
+    assert other["query"] == {"match": {"content": {"query": "opera"}}}

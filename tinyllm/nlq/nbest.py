@@ -128,12 +128,59 @@ def stated_filter(index, body, question):
         isinstance(v, str) and re.search(r"(?<!\w)" + re.escape(v.lower()) + r"(?!\w)", said) for v in values)
 
 
-def execution_check(index, body, candidates, search):
-    """`body`, unless it finds nothing and one of `candidates()` (other bodies, best first, computed only
-    then) finds something. An engine error keeps `body`: the check may improve an answer, never add a failure
-    (the caller's own search of the returned body reports the error)."""
+NEGATION = re.compile(r"\bnot\b|\bexcept\b|\bexcluding\b|\boutside\b|\bwithout\b|\bother than\b|n't\b")
+
+
+def negated(name, question):
+    """True when the question names `name` at most three words after a negation word ("not from Emma", "not
+    co-authored by Rui Wang", "outside cs.CV", "without the word love") or as a terse "-name"."""
+    low, name = question.lower(), name.lower()
+    if re.search(r"(?<![\w-])-" + re.escape(name) + r"(?!\w)", low):
+        return True
+    for m in NEGATION.finditer(low):
+        if re.match(r"(?:\W+[\w'-]+){0,3}?\W+" + re.escape(name) + r"(?!\w)", low[m.end():]):
+            return True
+    return False
+
+
+def exclusions(body):
+    """[(field, value)] of the top-level must_not clauses of `body` that are one term or match each, or None
+    when it has none or another kind."""
+    occs = body.get("query", {}).get("bool")
+    if not isinstance(occs, dict) or not occs.get("must_not"):
+        return None
+    out, excl = [], occs["must_not"]
+    for c in excl if isinstance(excl, list) else [excl]:
+        if not isinstance(c, dict) or len(c) != 1:
+            return None
+        (op, clause), = c.items()
+        if op not in ("term", "match", "match_phrase") or not isinstance(clause, dict) or len(clause) != 1:
+            return None
+        (field, value), = clause.items()
+        out.append((field, value.get("query") if isinstance(value, dict) else value))
+    return out
+
+
+def stated_exclusion(body, question, names_of):
+    """True when every exclusion of `body` names something the question negates outright ("but not from The
+    Phantom of the Opera"). `names_of(field, value)` lists how a value can be named (a book_id -> its titles).
+    If only such an exclusion empties the search, no results is the answer, not a misreading."""
+    excl = exclusions(body)
+    return bool(excl) and all(any(negated(n, question) for n in names_of(f, v)) for f, v in excl)
+
+
+def without_exclusions(body):
+    """`body` with its top-level must_not dropped (the search the exclusions narrow)."""
+    occs = {k: v for k, v in body["query"]["bool"].items() if k != "must_not"}
+    return {**body, "query": {"bool": occs} if occs else {"match_all": {}}}
+
+
+def execution_check(index, body, candidates, search, keep_empty=lambda: False):
+    """`body`, unless it finds nothing, `keep_empty()` is false, and one of `candidates()` (other bodies, best
+    first, computed only then) finds something. An engine error keeps `body`: the check may improve an answer,
+    never add a failure (the caller's own search of the returned body reports the error)."""
     try:
-        if not is_empty(search(index, body)):
+        if not is_empty(search(index, body)) or keep_empty():
             return body
         for alt in candidates():
             if alt != body and not is_empty(search(index, alt)):

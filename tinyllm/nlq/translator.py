@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import baseline, grounding, schema
 from .compounds import phrase_compounds
+from .either import either_or
 from .ir import words
 from .quotes import missing, quoted_texts
 from .validate import QueryRejected, validate
@@ -85,6 +86,7 @@ class Translator:
         if self.model is not None:
             body = grounding.codes_to_filters(index, body, self.values)    # a code is filed, never a title word
             body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
+            body = either_or(body, question)                    # "either speech or audio": both, one required
         try:
             body = windows(question, body)                      # "results 21 to 25": from 20, size 5
             return phrase_compounds(validate(index, body))   # "vision-language" is searched as a phrase
@@ -119,12 +121,28 @@ class Translator:
         """`body` (this translator's answer), or, when it finds nothing, the model's best other candidate
         that finds something (nbest.py; the keyword baseline has no candidates). A single filter the question
         states outright (nbest.stated_filter) is kept as it is: its empty result is the answer."""
-        from .nbest import CHECK_WIDTH, execution_check, stated_filter
+        from .nbest import CHECK_WIDTH, execution_check, is_empty, stated_exclusion, stated_filter, without_exclusions
         if self.model is None or stated_filter(index, body, question):
             return body
+
+        def keep_empty():       # "not from B" and only that exclusion empties the search: none is the answer
+            return (stated_exclusion(body, question, lambda f, v: names_of(index, f, v, search))
+                    and not is_empty(search(index, without_exclusions(body))))
         candidates = self.model.candidates
         return execution_check(index, body, lambda: (self._finish(question, index, b)
-                                                     for b in candidates(question, index, CHECK_WIDTH)), search)
+                                                     for b in candidates(question, index, CHECK_WIDTH)), search,
+                               keep_empty)
+
+
+def names_of(index, field, value, search):
+    """How a question may name a filed value: itself; a person also by surname; a book_id by its titles."""
+    if field == "book_id":
+        from .grammar_gutenberg import book_names
+        hits = search(index, {"size": 1, "query": {"term": {"book_id": value}}, "_source": ["title"]})["hits"]["hits"]
+        return book_names(hits[0]["_source"]["title"]) if hits else []
+    if (index, field) in grounding.PEOPLE:
+        return [str(value), str(value).split()[-1]]
+    return [str(value)]
 
 
 _DEFAULT = None
