@@ -33,12 +33,12 @@ def _text(clause):
     return (op, field, value) if isinstance(value, str) else None
 
 
-def _mentions(node, word):
+def mentions(node, word):
     """True when any string value inside `node` (not a field name: "either volume or content") has `word`."""
     if isinstance(node, dict):
-        return any(_mentions(v, word) for v in node.values())
+        return any(mentions(v, word) for v in node.values())
     if isinstance(node, list):
-        return any(_mentions(x, word) for x in node)
+        return any(mentions(x, word) for x in node)
     return isinstance(node, str) and re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", node.lower()) is not None
 
 
@@ -59,7 +59,7 @@ def either_or(body, question):
                 if t is None or t[2].lower() not in (a, b):
                     continue
                 other = b if t[2].lower() == a else a
-                if _mentions(body, other):
+                if mentions(body, other):
                     continue
                 op, field, _ = t
                 rest = {o: v for o, v in occs.items() if o != occ}

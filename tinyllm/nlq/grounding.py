@@ -191,15 +191,21 @@ def category_codes(data_dir=schema.DATA_DIR):
     return out
 
 
+def named_categories(question, names):
+    """[(name, codes)] of the categories `question` names, by the longest names that fit ("pattern recognition"
+    inside "computer vision and pattern recognition" is not a name of its own); `names` as category_codes."""
+    found = _in_question({n: n for n in names}, question)
+    return [(n, names[n]) for s, e, n in found
+            if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in found)]
+
+
 def named_code(code, question, names):
     """The code of the one category `question` names (longest names first), if the model's `code` is not
     spelled in the question and is not among the named categories' codes; else `code` unchanged."""
     if code.lower() in question.lower():
         return code
-    found = [(s, e, names[n]) for s, e, n in _in_question({n: n for n in names}, question)]
-    found = [(s, e, c) for s, e, c in found if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e)
-                                                       for s2, e2, _ in found)]    # "pattern recognition" in a longer name
-    codes = set().union(*(c for _, _, c in found)) if found else set()
+    found = named_categories(question, names)
+    codes = set().union(*(c for _, c in found)) if found else set()
     return code if code in codes or len(codes) != 1 else codes.pop()
 
 

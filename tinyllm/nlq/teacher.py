@@ -326,8 +326,8 @@ class TemplateTeacher:
         text = rng.choice(g.TEXT)(rng, doc, v)
         if text is None:
             return None
-        clauses = [text] + self._filters(rng, index, v, doc, 0, 1, negate=0)
-        clauses = [c for i, c in enumerate(clauses) if c.kind not in {d.kind for d in clauses[:i]}]
+        # not a second text clause of the same kind; both halves of a pair ("in both A and B") stay
+        clauses = [text] + [c for c in self._filters(rng, index, v, doc, 0, 1, negate=0) if c.kind != text.kind]
         np_, _ = self._np(rng, index, clauses, terse_ok=False)
         q = T.say(rng, T.HIGHLIGHT_FORMS, np=np_, field=text.text_field)
         body = T.search_body(T.assemble(clauses))

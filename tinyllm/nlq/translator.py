@@ -10,7 +10,8 @@ from pathlib import Path
 
 from . import baseline, grounding, schema
 from .compounds import phrase_compounds
-from .either import either_or
+from .either import either_or, mentions
+from .inflections import one_form
 from .ir import words
 from .quotes import missing, quoted_texts
 from .validate import QueryRejected, validate
@@ -87,6 +88,7 @@ class Translator:
             body = grounding.codes_to_filters(index, body, self.values)    # a code is filed, never a title word
             body = grounding.ground(index, body, self.values, question)  # "robotics" -> "Robotics", spans, surnames
             body = either_or(body, question)                    # "either speech or audio": both, one required
+            body = one_form(body, question)                     # "surveys ... the word survey": survey, once
         try:
             body = windows(question, body)                      # "results 21 to 25": from 20, size 5
             return phrase_compounds(validate(index, body))   # "vision-language" is searched as a phrase
@@ -95,17 +97,21 @@ class Translator:
 
     def verbatim_check(self, question, index, body):
         """`body`, or when it leaves out a value the question spells verbatim (a quoted span, or a category code
-        outside a filter on the code field: quotes.dropped's rule), the model's best other candidate that keeps
-        them all; `body` if none does. A code searched for as a title word ("econ.EM") finds nothing it names."""
+        outside a filter on the code field: quotes.dropped's rule; a category named in words, kept by name, code or
+        as words), the model's best other candidate that keeps them all; `body` if none does. A code searched for
+        as a title word ("econ.EM") finds nothing it names; cs.LG with "Machine Learning" names one area twice."""
         from .nbest import CHECK_WIDTH
         fields = grounding.CODE_FIELDS.get(index, ())
         codes = {low for field in fields for low in self.values.get((index, field), ())}
         quoted = quoted_texts(question)
         spelled = [w for w, _, _ in words(question) if w.lower() in codes]
 
+        named = grounding.named_categories(question, grounding.category_codes()) if index == "articles" else []
+
         def keeps_all(b):
             filed = {str(v).lower() for v in grounding.keyword_values(index, b, fields)}
-            return not missing(quoted, b) and all(c.lower() in filed for c in spelled)
+            return not missing(quoted, b) and all(c.lower() in filed for c in spelled) and all(
+                mentions(b, name) or any(mentions(b, c.lower()) for c in cs) for name, cs in named)
         if keeps_all(body):
             return body
         for alt in self.model.candidates(question, index, CHECK_WIDTH):
