@@ -193,3 +193,14 @@ def test_a_translation_that_drops_a_named_category_gives_way_to_a_candidate_that
     words_ = {"query": {"bool": {"must": [{"match_phrase": {"title": {"query": "cryptography and security"}}}],
                                  "filter": [ml[0]]}}}
     assert Translator(ListModel(words_)).translate(q, "articles") == words_      # searched as words: kept
+
+
+def test_a_one_word_area_counts_as_named_only_when_written_as_a_name():
+    """'image' (from 'Image and Video Processing') is as often a title word; 'Robotics' mid-question is a name."""
+    from tinyllm.nlq.translator import Translator
+    co = [{"range": {"publication_date": {"gte": "2024-01-01"}}}]
+    plain = {"query": {"bool": {"filter": co}}}
+    robo = {"query": {"bool": {"filter": co + [{"term": {"category_names": "Robotics"}}]}}}
+    assert Translator(ListModel(plain)).translate("papers since 2024 about image", "articles") == plain
+    q = "papers since 2024 in Robotics"
+    assert Translator(ListModel(plain, [plain, robo])).translate(q, "articles") == robo

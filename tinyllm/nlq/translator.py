@@ -6,6 +6,7 @@ Until a trained checkpoint exists at `path` (default `data/nlq_model/`, or env T
 to the keyword baseline and says so in `Translator.kind`.
 """
 import os
+import re
 from pathlib import Path
 
 from . import baseline, grounding, schema
@@ -107,6 +108,7 @@ class Translator:
         spelled = [w for w, _, _ in words(question) if w.lower() in codes]
 
         named = grounding.named_categories(question, grounding.category_codes()) if index == "articles" else []
+        named = [(n, cs) for n, cs in named if " " in n or capitalised(n, question)]   # "image": a word to search
 
         def keeps_all(b):
             filed = {str(v).lower() for v in grounding.keyword_values(index, b, fields)}
@@ -138,6 +140,13 @@ class Translator:
         return execution_check(index, body, lambda: (self._finish(question, index, b)
                                                      for b in candidates(question, index, CHECK_WIDTH)), search,
                                keep_empty)
+
+
+def capitalised(word, question):
+    """True when `question` writes `word` with a capital letter somewhere after its first character ("in both
+    Robotics and ..."): a name, where a lower-case "robotics" or "image" may be a word to search for."""
+    return any(m.start() > 0 and question[m.start()].isupper()
+               for m in re.finditer(r"(?<!\w)" + re.escape(word) + r"(?!\w)", question, re.IGNORECASE))
 
 
 def names_of(index, field, value, search):
