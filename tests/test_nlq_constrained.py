@@ -120,6 +120,29 @@ def test_a_searched_phrase_does_not_end_on_a_stop_word_the_next_word_could_follo
     assert ";" in con.allowed()
 
 
+def test_a_text_value_is_not_one_stop_word():
+    """"work on low-resource languages (exact phrase in abstract)": the student searched "in" beside the phrase. A
+    stop word may start a text value ("the horror") only where the next word can follow, and not end it alone;
+    keyword values (an author, a code) and values that start elsewhere are untouched."""
+    ctx = lambda: Context("passages about the horror of the sea in", "gutenberg", LITERALS)   # noqa: E731
+    con = Constraint(ctx())
+    for tok in ("<must>", "match", "f:content"):
+        con.advance(tok)
+    assert {"@2", "@5", "@1"} <= con.allowed() and "@7" not in con.allowed()    # "in" ends the question
+    con.advance("@2")
+    assert ";" not in con.allowed() and "@3" in con.allowed()                    # "the" alone: no
+    con.advance("@3")
+    assert ";" in con.allowed()                                                  # "the horror": yes
+    con = Constraint(ctx())
+    for tok in ("<must>", "match", "f:content", "@3", "@4"):                      # "horror of" may end a match
+        con.advance(tok)
+    assert ";" in con.allowed()
+    con = Constraint(ctx())
+    for tok in ("<filter>", "term", "f:author"):
+        con.advance(tok)
+    assert "@7" in con.allowed()
+
+
 def test_the_words_of_a_page_are_never_searched_for():
     """"second page of Heathcliff passages (10 per page)": "second", "page", "10", "per" set from/size, never a
     value; the other words stay copyable, and the page's number still sets `from`/`size`."""

@@ -69,11 +69,8 @@ class Context:
         return self._fields[key]
 
     def fields(self, kinds, searchable=True):
-        key = (tuple(kinds), searchable)
-        if key not in self._fields:
-            self._fields[key] = frozenset(f"f:{f}" for f, k in self.kind.items()
-                                          if k in kinds and (f in self.searchable or not searchable))
-        return self._fields[key]
+        return self.memo((tuple(kinds), searchable), lambda: frozenset(
+            f"f:{f}" for f, k in self.kind.items() if k in kinds and (f in self.searchable or not searchable)))
 
 
 def _int_value(ctx, lo, hi, taken=frozenset()):
@@ -83,38 +80,46 @@ def _int_value(ctx, lo, hi, taken=frozenset()):
     yield {SEP}
 
 
-def _str_value(ctx, taken=frozenset(), phrase=True, searched=False):
+def _str_value(ctx, taken=frozenset(), phrase=True, searched=False, text=False):
     """Copies and literals. Copied words run left to right without gaps (`@4 @5`, never `@5 @5` or `@5 @2`),
     as in every training value; a literal may bridge a gap, and the copy after it is a later word (`@1 =  @3`,
     never `@1 =  @1`). A value does not start by copying bare punctuation or a `taken` word.
     A quoted span (quotes.py) is copied whole or not at all, never run into or out of; one of two or more
     words only where `phrase` (a phrase search or an exact value, not a `match` of any of its words).
-    A `searched` phrase (match_phrase) does not end on a stop word while the next word could follow: "pirates
-    and" is half of "pirates and treasure" (none of the 9,163 phrases in the round-13 examples ends on one)."""
-    def first():
+    A `searched` phrase (match_phrase) does not end on a stop word while the next word could follow ("pirates
+    and" of "pirates and treasure"; no round-13 phrase ends on one), and a `text` value is not one stop word
+    ("the", "in"; no round-15 text value is): a stop word starts one only where the next word may follow."""
+    def first(alone):       # `alone`: this copy may be the whole value
         inside = {f"@{w}" for w, (i, _) in ctx.span.items() if w != i}      # a span is entered at its start
-        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken) | (strs - taken)
+        lone = {f"@{i}" for i, w in enumerate(ctx.words) if w.lower() in STOPWORDS and not can_follow(i)
+                and i not in ctx.span}
+        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken
+                - (lone if alone else set())) | (strs - taken)
+
+    def can_follow(k):      # may word k + 1 be copied right after word k? (not across a quote mark that opens a span)
+        return (k + 1 < len(ctx.words) and k not in ctx.span and k + 1 not in ctx.span and f"@{k + 1}" not in taken
+                and not (k + 2 in ctx.span and ctx.span[k + 2][0] == k + 2 and not re.search(r"\w", ctx.words[k + 1])))
 
     def after_copy(k):
         if k in ctx.span and k < ctx.span[k][1]:
             return frozenset({f"@{k + 1}"} - taken) or frozenset({SEP})     # inside a span: on to its end
-        nxt = k + 1 < len(ctx.words) and k not in ctx.span and k + 1 not in ctx.span and not _opens(ctx, k + 1)
-        nxt = nxt and f"@{k + 1}" not in taken
-        end = set() if nxt and searched and ctx.words[k].lower() in STOPWORDS else {SEP}
+        nxt, stop = can_follow(k), ctx.words[k].lower() in STOPWORDS and k not in ctx.span
+        end = set() if nxt and stop and (searched or text and k == start) else {SEP}
         return frozenset(end | strs | ({f"@{k + 1}"} if nxt else set()) - taken)
 
     starts = ctx.memo("starts", lambda: frozenset(f"@{i}" for i, w in enumerate(ctx.words) if re.search(r"\w", w)))
     strs = ctx.memo("strs", lambda: frozenset(ctx.literals))
     # the sets hold every literal (hundreds): built once per question and `taken`, then yielded as the same objects
     def after_literal(spaced, last):      # a copy of a later word, or the end unless the literal ends in a space
-        later = {t for t in ctx.memo(("first", taken, phrase), first) - strs if int(t[1:]) > last}
+        later = {t for t in ctx.memo(("first", taken, phrase, False), lambda: first(False)) - strs if int(t[1:]) > last}
         return frozenset((set() if spaced else {SEP}) | later) or frozenset({SEP})
 
-    tok, last = (yield ctx.memo(("first", taken, phrase), first)), -1      # last: the latest word copied
+    tok, last = (yield ctx.memo(("first", taken, phrase, text), lambda: first(text))), -1   # last: latest copied
+    start = int(tok[1:]) if tok.startswith("@") else None                    # the word a copied value starts on
     for _ in range(MAX_PIECES - 1):
         if tok.startswith("@"):
             k = last = int(tok[1:])
-            allowed = ctx.memo(("after", k, taken, searched), lambda: after_copy(k))
+            allowed = ctx.memo(("after", k, taken, searched, text and k == start), lambda: after_copy(k))
         else:       # after a literal ("=Charlotte ", "= ")
             spaced = tok[-1].isspace()
             allowed = ctx.memo(("next", taken, phrase, spaced, last), lambda: after_literal(spaced, last))
@@ -124,18 +129,13 @@ def _str_value(ctx, taken=frozenset(), phrase=True, searched=False):
     yield {SEP}
 
 
-def _opens(ctx, i):
-    """True when word i is the mark that opens the quoted span starting at word i + 1 (a copy stops before it)."""
-    return i + 1 in ctx.span and ctx.span[i + 1][0] == i + 1 and not re.search(r"\w", ctx.words[i])
-
-
 def _value(ctx, field, taken, op=None, first=None, phrase=True, searched=False):
     kind = ctx.kind[field]
     if kind == "numeric":
         return _int_value(ctx, 0, 10**9, taken)
     if kind == "date":
         return date_value(ctx, field, taken, op, first)
-    return _str_value(ctx, taken | ctx.paging, phrase, searched)        # a page's words say where, never what
+    return _str_value(ctx, taken | ctx.paging, phrase, searched, kind == "text")   # a page's words: where, not what
 
 
 def _copies(grammar, seen, ctx=None):
