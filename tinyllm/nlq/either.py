@@ -18,7 +18,7 @@ def pairs(question):
     return [(a.lower(), b.lower()) for a, b in EITHER.findall(question)]
 
 
-def _text(clause):
+def text_clause(clause):
     """(op, field, query) when `clause` is one match/match_phrase of a plain query, else None."""
     if not isinstance(clause, dict) or len(clause) != 1:
         return None
@@ -55,7 +55,7 @@ def either_or(body, question):
             clauses = occs.get(occ, [])
             clauses = clauses if isinstance(clauses, list) else [clauses]
             for k, c in enumerate(clauses):
-                t = _text(c)
+                t = text_clause(c)
                 if t is None or t[2].lower() not in (a, b):
                     continue
                 other = b if t[2].lower() == a else a

@@ -10,10 +10,10 @@ the question alone then does not say which form was meant.
 """
 import re
 
+from .either import text_clause
 from .quotes import quoted_texts
 
 NAMED = re.compile(r"\bthe (?:word|term|keyword)\s+[\"'\u201c\u2018]?([^\W\d_][\w-]*)", re.IGNORECASE)
-TEXT_OPS = ("match", "match_phrase")
 EDGE = ".,;:!?\"'()"
 
 
@@ -30,16 +30,10 @@ def forms_of_one_word(a, b):
 
 def _word(clause):
     """(op, field, value, bare lower-cased word) when `clause` is a one-word text clause, else None."""
-    if not isinstance(clause, dict) or len(clause) != 1:
+    t = text_clause(clause)
+    if t is None or len(t[2].split()) != 1 or not t[2].strip(EDGE):
         return None
-    (op, spec), = clause.items()
-    if op not in TEXT_OPS or not isinstance(spec, dict) or len(spec) != 1:
-        return None
-    (field, value), = spec.items()
-    text = value.get("query") if isinstance(value, dict) and set(value) == {"query"} else value
-    if not isinstance(text, str) or len(text.split()) != 1 or not text.strip(EDGE):
-        return None
-    return op, field, text, text.strip(EDGE).lower()
+    return (*t, t[2].strip(EDGE).lower())
 
 
 def _one_form(clauses, named):
