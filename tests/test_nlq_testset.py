@@ -71,3 +71,26 @@ def test_no_test_question_is_in_the_distilled_set():
     shipped = ExampleStore.import_jsonl(DATA / "nlq_examples.jsonl.gz")
     leaked = [c["id"] for c in CASES if example_key(c["index"], c["question"]) in shipped]
     assert not leaked, f"test questions found in the training data: {leaked}"
+
+
+CONFIRM = [json.loads(line) for line in (DATA / "nlq_confirm.jsonl").read_text(encoding="utf-8").splitlines()
+           if line.strip()]
+
+
+def test_the_confirmation_set_is_well_formed_executable_and_held_out(es):
+    """data/nlq_confirm.jsonl: 40 questions written in session 16, after the test set had guided rules for ten
+    sessions, and evaluated once with the gold frozen first. Same format; every gold valid and non-empty; none of
+    its questions in the test set or the training data; distillation holds both sets out by default."""
+    from tinyllm.nlq.distill import DEFAULT_CONFIRM, DEFAULT_TESTSET, build_parser
+    assert len(CONFIRM) == 40 and len({c["id"] for c in CONFIRM}) == 40
+    assert {c["compare"] for c in CONFIRM} == {"set", "count", "topk", "aggs"}
+    assert {c["index"] for c in CONFIRM} == {"articles", "gutenberg"}
+    for c in CONFIRM:
+        assert {"id", "index", "question", "gold", "compare", "intent"} <= set(c), c["id"]
+        resp = es.search(c["index"], dict(validate(c["index"], c["gold"]), track_total_hits=True))
+        assert resp["hits"]["total"]["value"] > 0 and not first_aggregation_empty(resp), c["id"]
+    keys = {example_key(c["index"], c["question"]) for c in CONFIRM}
+    shipped = ExampleStore.import_jsonl(DATA / "nlq_examples.jsonl.gz")
+    assert not keys & {example_key(c["index"], c["question"]) for c in CASES}
+    assert not [k for k in keys if k in shipped]
+    assert build_parser().parse_args([]).testset == [str(DEFAULT_TESTSET), str(DEFAULT_CONFIRM)]

@@ -22,6 +22,7 @@ from .examples import EXAMPLES_INDEX, ExampleStore, example_key
 from .validate import QueryRejected, validate
 
 DEFAULT_TESTSET = pathlib.Path(__file__).resolve().parents[2] / "data" / "nlq_testset.jsonl"
+DEFAULT_CONFIRM = DEFAULT_TESTSET.with_name("nlq_confirm.jsonl")     # the second, later hand-written set
 REASONS = ("held_out_testset", "duplicate_question", "rejected_by_validator", "execution_error", "empty_result",
            "empty_aggregation", "unexpected_results", "teacher_error")
 
@@ -182,7 +183,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="template teacher seed (same seed -> same candidates)")
     p.add_argument("--teacher", choices=("template", "http"), default="template")
     p.add_argument("--es-url", default=None, help="Elasticsearch URL (default: $TINYLLM_ES_URL or embedded osmem)")
-    p.add_argument("--testset", default=str(DEFAULT_TESTSET), help="test-set JSONL whose questions are held out")
+    p.add_argument("--testset", nargs="*", default=[str(DEFAULT_TESTSET), str(DEFAULT_CONFIRM)],
+                   help="test-set JSONL files whose questions are held out (default: both hand-written sets)")
     p.add_argument("--engine-index", default=None, help=f"also store the examples in this engine index "
                                                         f"(e.g. {EXAMPLES_INDEX})")
     p.add_argument("--http-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
@@ -210,11 +212,11 @@ def main(argv=None, backend=None):
     from .teacher import TemplateTeacher
     log = None if args.quiet else (lambda msg: print(msg, flush=True))
     held_out = set()
-    if args.testset:
-        if pathlib.Path(args.testset).exists():
-            held_out = load_held_out(args.testset)
+    for path in args.testset or ():
+        if pathlib.Path(path).exists():
+            held_out |= load_held_out(path)
         else:
-            print(f"warning: test set {args.testset} not found; nothing is held out", file=sys.stderr)
+            print(f"warning: test set {path} not found; its questions are not held out", file=sys.stderr)
     print(f"distill: {args.teacher} teacher, {args.n} candidates, seed {args.seed}, {len(held_out)} held-out "
           f"test questions")
     backend = backend or connect(args.es_url)
