@@ -73,24 +73,29 @@ def test_no_test_question_is_in_the_distilled_set():
     assert not leaked, f"test questions found in the training data: {leaked}"
 
 
-CONFIRM = [json.loads(line) for line in (DATA / "nlq_confirm.jsonl").read_text(encoding="utf-8").splitlines()
-           if line.strip()]
+CONFIRM_SETS = {"nlq_confirm.jsonl": "session 16", "nlq_confirm2.jsonl": "session 17"}
 
 
-def test_the_confirmation_set_is_well_formed_executable_and_held_out(es):
-    """data/nlq_confirm.jsonl: 40 questions written in session 16, after the test set had guided rules for ten
-    sessions, and evaluated once with the gold frozen first. Same format; every gold valid and non-empty; none of
-    its questions in the test set or the training data; distillation holds both sets out by default."""
+@pytest.mark.parametrize("name", sorted(CONFIRM_SETS))
+def test_each_confirmation_set_is_well_formed_executable_and_held_out(es, name):
+    """data/nlq_confirm*.jsonl: 40 questions each, written after the test set had guided rules (session 16, then
+    session 17 before its retrained model was scored), gold frozen first. Same format; every gold valid and
+    non-empty; no question in the test set, another set or the training data; distillation holds all out."""
     from tinyllm.nlq.distill import DEFAULT_CONFIRM, DEFAULT_TESTSET, build_parser
-    assert len(CONFIRM) == 40 and len({c["id"] for c in CONFIRM}) == 40
-    assert {c["compare"] for c in CONFIRM} == {"set", "count", "topk", "aggs"}
-    assert {c["index"] for c in CONFIRM} == {"articles", "gutenberg"}
-    for c in CONFIRM:
+    cases = [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(cases) == 40 and len({c["id"] for c in cases}) == 40
+    assert {c["compare"] for c in cases} == {"set", "count", "topk", "aggs"}
+    assert {c["index"] for c in cases} == {"articles", "gutenberg"}
+    for c in cases:
         assert {"id", "index", "question", "gold", "compare", "intent"} <= set(c), c["id"]
         resp = es.search(c["index"], dict(validate(c["index"], c["gold"]), track_total_hits=True))
         assert resp["hits"]["total"]["value"] > 0 and not first_aggregation_empty(resp), c["id"]
-    keys = {example_key(c["index"], c["question"]) for c in CONFIRM}
+    keys = {example_key(c["index"], c["question"]) for c in cases}
+    others = [json.loads(line) for other in [*CONFIRM_SETS, "nlq_testset.jsonl"] if other != name
+              for line in (DATA / other).read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert not keys & {example_key(c["index"], c["question"]) for c in others}
+    assert not {c["id"] for c in cases} & {c["id"] for c in others}
     shipped = ExampleStore.import_jsonl(DATA / "nlq_examples.jsonl.gz")
-    assert not keys & {example_key(c["index"], c["question"]) for c in CASES}
     assert not [k for k in keys if k in shipped]
-    assert build_parser().parse_args([]).testset == [str(DEFAULT_TESTSET), str(DEFAULT_CONFIRM)]
+    assert DATA / name in DEFAULT_CONFIRM
+    assert build_parser().parse_args([]).testset == [str(p) for p in [DEFAULT_TESTSET, *DEFAULT_CONFIRM]]

@@ -22,7 +22,7 @@ from .examples import EXAMPLES_INDEX, ExampleStore, example_key
 from .validate import QueryRejected, validate
 
 DEFAULT_TESTSET = pathlib.Path(__file__).resolve().parents[2] / "data" / "nlq_testset.jsonl"
-DEFAULT_CONFIRM = DEFAULT_TESTSET.with_name("nlq_confirm.jsonl")     # the second, later hand-written set
+DEFAULT_CONFIRM = [DEFAULT_TESTSET.with_name(n) for n in ("nlq_confirm.jsonl", "nlq_confirm2.jsonl")]  # later sets
 REASONS = ("held_out_testset", "duplicate_question", "rejected_by_validator", "execution_error", "empty_result",
            "empty_aggregation", "unexpected_results", "teacher_error")
 
@@ -183,7 +183,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="template teacher seed (same seed -> same candidates)")
     p.add_argument("--teacher", choices=("template", "http"), default="template")
     p.add_argument("--es-url", default=None, help="Elasticsearch URL (default: $TINYLLM_ES_URL or embedded osmem)")
-    p.add_argument("--testset", nargs="*", default=[str(DEFAULT_TESTSET), str(DEFAULT_CONFIRM)],
+    p.add_argument("--testset", nargs="*", default=[str(p) for p in [DEFAULT_TESTSET, *DEFAULT_CONFIRM]],
                    help="test-set JSONL files whose questions are held out (default: both hand-written sets)")
     p.add_argument("--engine-index", default=None, help=f"also store the examples in this engine index "
                                                         f"(e.g. {EXAMPLES_INDEX})")

@@ -35,7 +35,7 @@ SOURCE_FIELDS = {"articles": [(["title"], "titles"), (["title", "publication_dat
                  "gutenberg": [(["title", "passage"], "titles and passage numbers"), (["title"], "book titles"),
                                (["author", "title"], "authors and titles")]}
 INTENTS = {"search": 6, "count": 3, "topk_date": 2, "pagination": 1, "group_by": 2, "time_buckets": 1.3,
-           "distinct_count": 1, "metric": 1, "top_per_group": 0.5, "highlight": 0.7, "source_filter": 0.7,
+           "distinct_count": 1.3, "metric": 1, "top_per_group": 0.5, "highlight": 0.7, "source_filter": 0.7,
            "any_field": 0.7, "fuzzy_match": 0.4, "passage_range": 1.5, "no_results": 0.2}
 
 
@@ -221,7 +221,7 @@ class TemplateTeacher:
         rest = T.verb_rest(rng, clauses) if fld == "title.keyword" and rng.random() < 0.3 else None
         if rest:                                # "what books were published in 1847?": titles, not a search
             np_, form = "", rng.choice(T.BOOKS_CAME_OUT_FORMS)
-        elif fld == "title.keyword" and clauses and rng.random() < 0.4:    # "Dickens novels after 1850": titles
+        elif fld == "title.keyword" and clauses and rng.random() < 0.6:    # "Dickens novels after 1850": titles
             np_ = T.noun_phrase(rng, rng.choice(["books", "novels", "works", "titles"]), clauses)
             form = rng.choice(T.BOOK_LIST_FORMS)
         else:
@@ -264,6 +264,9 @@ class TemplateTeacher:
         forms = T.CARD_ALL_FORMS if not clauses and rng.random() < 0.5 else T.CARD_FORMS
         if clauses and "author" in fld and rng.random() < 0.3:
             forms = T.CARD_WROTE_FORMS             # "how many different authors wrote robotics papers?"
+        elif fld == "title.keyword" and clauses and not any(_group(c.kind) == "book" for c in clauses) \
+                and rng.random() < 0.85:                                # "how many books by Dickens are there?"
+            np_, forms = T.noun_phrase(rng, rng.choice(["books", "books", "novels"]), clauses), T.CARD_BOOK_FORMS
         q = T.say(rng, forms, np=np_, what=what)
         body = T.agg_body(T.assemble(clauses), "distinct", {"cardinality": {"field": fld}})
         return self._example(index, q, body, "distinct_count", "aggs", clauses)
@@ -391,6 +394,6 @@ class TemplateTeacher:
             body = {"query": {"range": {"publication_date": {"gte": f"{y}-01-01", "lt": f"{y + 1}-01-01"}}}}
         else:
             y = rng.randint(1930, 2020)
-            q = T.say(rng, ["passages from books published after {y}", "books newer than {y}"], y=y)
+            q = T.say(rng, ["passages from books published after {y}", "excerpts of books newer than {y}"], y=y)
             body = {"query": {"range": {"publication_date": {"gt": f"{y}-12-31"}}}}
         return self._example(index, q, body, "no_results", "set", [], expect_empty=True)

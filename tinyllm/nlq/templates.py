@@ -223,7 +223,9 @@ GROUP_FIELDS = {"articles": {"author": [("first authors", "first author")], "aut
 # a breakdown that names no number lists every group (up to the gate's bucket limit): "passages per author" means
 # all of them, where a ranking ("which authors have the most ...?") without a number shows the default 10
 BREAKDOWN_FORMS = ["break down {np} by {one}", "{np} grouped by {one}", "count {np} per {one}", "{np} per {one}",
-                   "{one} breakdown of {np}", "how are {np} distributed over {what}?", "number of {np} per {one}"]
+                   "{one} breakdown of {np}", "how are {np} distributed over {what}?", "number of {np} per {one}",
+                   "how many {np} does each {one} have?", "how many {np} for each {one}?", "{np} for each {one}",
+                   "how many {np} per {one}?"]         # round 17: "each author" is a breakdown, not one number
 ALL_GROUPS = MAX_BUCKETS
 GROUP_FORMS = ["top {k} {what} among {np}", "which {what} have the most {np}?", "most common {what} for {np}",
                "{np} per {one}, top {k}", "the {k} {what} with the most {np}", "which {one} has the most {np}?",
@@ -284,6 +286,9 @@ SINGLE_OLDEST_SG = ["the oldest {sg}", "the earliest {sg}", "what was the first 
 SORT_SAID = [" by publication date", " by date", ", sorted by publication date", " (by publication date)",
              " ordered by date"]
 # a distinct count over the whole index, said as plainly as a count ("how many authors are there?")
+# a distinct count of books said with the books as the noun (round 17): "how many books by Dickens are there?"
+CARD_BOOK_FORMS = ["how many {np} are there?", "how many {np}?", "number of {np}", "count the {np}",
+                   "how many {np} does the index have?", "how many {np} are in the collection?"]
 CARD_ALL_FORMS = ["how many {what} are there?", "how many {what} does the index have?", "number of {what}",
                   "how many {what} in total?", "count the {what}"]
 # a distinct count of the people who wrote something ("how many different authors wrote robotics papers?")
