@@ -42,9 +42,13 @@ def _terms(backend, index, field_name, size, query=None):
     return [(b["key"], b["doc_count"]) for b in buckets]
 
 
+ASCII_WORD = r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*"   # not a piece of a longer (non-ASCII) word
+
+
 def words(text, min_len=4):
-    """Lower-case content words of `text` (letters, digits, inner hyphens), stopwords removed, order kept."""
-    toks = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*", text)
+    """Lower-case content words of `text` (letters, digits, inner hyphens), stopwords removed, order kept. A word
+    with a non-ASCII letter is skipped whole: "Misérables" is not the word "rables"."""
+    toks = re.findall(ASCII_WORD + r"(?!\w)", text)
     return [t.lower() for t in toks if len(t) >= min_len and t.lower() not in STOPWORDS]
 
 
@@ -81,7 +85,7 @@ def _edge_ok(word, right):
 def phrases(text, n=2):
     """Runs of n adjacent words with no punctuation between them, shaped like what people search for: neither end
     a stop word, common verb or adverb ("state space", "pieces of eight"); lower case (match_phrase ignores case)."""
-    toks = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|[^\sA-Za-z]", text)
+    toks = re.findall(ASCII_WORD + r"(?![\w-])|[^\sA-Za-z]", text)
     out = []
     for i in range(len(toks) - n + 1):
         run = toks[i:i + n]
