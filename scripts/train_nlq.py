@@ -1,6 +1,6 @@
 """Train the NLQ translator from data/nlq_examples.jsonl.gz and write the checkpoint to data/nlq_model/.
 
-    python scripts/train_nlq.py                                  # the shipped recipe (defaults), from scratch
+    python scripts/train_nlq.py                                  # one member of the shipped recipe, from scratch
     python scripts/train_nlq.py --stages 300@3e-3 --out /tmp/m   # a quick smaller run
     python scripts/train_nlq.py --eval-only                      # IR match, latency, execution accuracy
     python scripts/train_nlq.py --eval-only --fresh-seed 7       # + accuracy on freshly distilled questions
@@ -9,11 +9,13 @@
 
 Training runs in stages `ITERS@LR`: each stage is a fresh AdamW and a fresh warmup + cosine schedule (lr -> lr/10)
 that starts from the previous stage's weights (warm restarts); --init starts the first stage from a checkpoint
-(tokens both vocabularies share keep their rows). The shipped checkpoint is the defaults run once from scratch:
-SHIPPED_STAGES on a SHIPPED_LAYERS-layer model. The first HELD_OUT examples of a seeded permutation are never
-trained on: their loss is the validation loss; their IR exact match (clause order aside) and execution accuracy
-(the teacher often writes one query two equivalent ways, e.g. a category by code or by name) are printed at the
-end, with the latency and the execution accuracy on the hand-written test set. --word-shape/--word-drop add input
+(tokens both vocabularies share keep their rows). The shipped checkpoint is a two-seed ensemble: the defaults
+run from scratch with --seed 3 and --seed 0 (SHIPPED_STAGES on a SHIPPED_LAYERS-layer model, one seed per core),
+joined by scripts/assemble_nlq.py (its docstring has the commands), then its re-ranker. The first HELD_OUT
+examples of a seeded permutation are never trained on: their loss is the validation loss; their IR exact match
+(clause order aside) and execution accuracy (the teacher often writes one query two equivalent ways, e.g. a
+category by code or by name) are printed at the end, with the latency and the execution accuracy on the
+hand-written test set. --word-shape/--word-drop add input
 noise (prepare_ir.WordNoise) to the training batches.
 """
 import argparse
@@ -38,7 +40,8 @@ from tinyllm.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 SHIPPED_STAGES = "6000@3e-3"   # 3000 steps: 84.8% on 2,421 fresh held-out examples; 6000: 88.1-88.6%
 SHIPPED_LAYERS = 2
-SHIPPED_SEED = 3      # round 17: seeds 0-3 ranked by 2,529 fresh seed-7 questions with the check; 3 best (by one)
+SHIPPED_SEED = 3      # round 17: seeds 0-3 ranked by 2,529 fresh seed-7 questions with the check; 3 best (by one),
+#                       then 0: the shipped ensemble's two members (session 18, scripts/assemble_nlq.py)
 HELD_OUT = 300        # distilled examples never trained on: their val loss and IR exact match measure the student
 BLOCK_SLACK = 8       # context beyond the longest training sequence, for slightly longer questions
 

@@ -115,6 +115,10 @@ def main(argv=None):
         base, rr = accuracy(eval_groups, Reranker()), accuracy(eval_groups, reranker)
         print(f"seed {args.eval_seed} (not trained on): first beam right {base[0]}/{base[1]} "
               f"({100 * base[0] / max(1, base[1]):.1f}%), re-ranked {rr[0]}/{rr[1]} ({100 * rr[0] / max(1, rr[1]):.1f}%)")
+        if translator.model.reranker is not None:        # the one it would replace, on the same beams
+            old = accuracy(eval_groups, translator.model.reranker)
+            print(f"seed {args.eval_seed}: the checkpoint's current re-ranker {old[0]}/{old[1]} "
+                  f"({100 * old[0] / max(1, old[1]):.1f}%)")
     reranker.save(out)
     print(f"wrote {out}")
     return 0

@@ -48,17 +48,21 @@ def _start(model, prompt, width):
     return decoder, np.repeat(logits, width, axis=0)
 
 
-def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
+def nbest(model, vocab, question, index, width=WIDTH, prompt=None, start=None):
     """[(sum of log-probs, IR tokens)] of up to `width` finished translations, most probable first; when no beam
     finishes within the context, the greedy translation if it does (so width > 1 never refuses what greedy
-    decoding answers). `prompt` (ids) replaces `vocab.prompt(question, index)`, as in constrained.decode."""
+    decoding answers). `prompt` (ids) replaces `vocab.prompt(question, index)`, as in constrained.decode.
+    `start`: a fresh Constraint for this question whose grammar look-ahead is reused (ensemble.py's members)."""
     check_width(width)
     prompt = vocab.prompt(question, index) if prompt is None else list(prompt)
     budget = model.config.block_size - len(prompt)
     if budget < 2:
         raise ValueError("question too long for the model's context")
     end = vocab.stoi[END]
-    beams, scores, finished = [Constraint(Context(question, index, vocab.literals))], np.zeros(1), []
+    start = Constraint(Context(question, index, vocab.literals)) if start is None else start
+    if start.tokens:
+        raise ValueError("start must be a Constraint that has not advanced yet")
+    beams, scores, finished = [start], np.zeros(1), []
     model = ir_head(model, vocab)
     cols = model.ids if isinstance(model, IRHead) else slice(None)     # the columns that can be finite
     with InferenceMode(model):
@@ -91,7 +95,7 @@ def nbest(model, vocab, question, index, width=WIDTH, prompt=None):
             decoder.reorder(np.array(rows + pad))
             logits = decoder.step(toks + [toks[0]] * len(pad))
     if not finished and width > 1:      # every beam ran out of context: greedy decoding may still finish
-        return nbest(model.model if isinstance(model, IRHead) else model, vocab, question, index, 1, prompt)
+        return nbest(model.model if isinstance(model, IRHead) else model, vocab, question, index, 1, prompt, start)
     return finished[:width]
 
 

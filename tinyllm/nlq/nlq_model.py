@@ -57,6 +57,7 @@ class NLQModel:
         from .rerank import RERANK_FILE, Reranker
         path = Path(path)
         ckpt = load_checkpoint(path)
+        ckpt.model.to(np.float32)          # weights may be stored in half precision (ensemble.py); computed in fp32
         with open(path / VOCAB_FILE, encoding="utf-8") as f:
             vocab = Vocab.from_dict(json.load(f))
         reranker = Reranker.load(path / RERANK_FILE) if (path / RERANK_FILE).exists() else None

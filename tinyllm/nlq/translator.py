@@ -53,8 +53,8 @@ class Translator:
 
     @classmethod
     def load(cls, path=None):
-        """Load the checkpoint at `path` (default data/nlq_model/): a plain NLQModel, or a RAGModel when the
-        directory holds rag.json; without a checkpoint, the keyword baseline."""
+        """Load the checkpoint at `path` (default data/nlq_model/): a plain NLQModel, a RAGModel when the
+        directory holds rag.json, an EnsembleModel when it holds ensemble.json; without one, the keyword baseline."""
         path = Path(path) if path is not None else Path(os.environ.get("TINYLLM_NLQ_MODEL", DEFAULT_PATH))
         if not (path / "manifest.json").exists():
             if path != DEFAULT_PATH:
@@ -62,10 +62,12 @@ class Translator:
                                         f"train one with scripts/train_nlq.py)")
             return cls(None, path)
         from .nlq_model import NLQModel       # imported lazily: the baseline path needs no model code
+        from .ensemble import ENSEMBLE_FILE, EnsembleModel
         from .rag import RAG_FILE, RAGModel
         from .scope import DEFAULT_PATH as SCOPE_PATH, Scope
         scope = Scope.load(SCOPE_PATH) if SCOPE_PATH.exists() else None
         kind = RAGModel if (path / RAG_FILE).exists() else NLQModel     # rag.json marks a retrieval-augmented one
+        kind = EnsembleModel if (path / ENSEMBLE_FILE).exists() else kind   # ensemble.json: several seeds
         return cls(kind.load(path), path, scope)
 
     def translate(self, question, index, search=None):
