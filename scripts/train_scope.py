@@ -7,8 +7,9 @@ Positives: the distilled questions (data/nlq_examples.jsonl.gz) minus `--held` h
 Negatives: questions from the off-topic grammar (tinyllm/nlq/offtopic.py), split by family: the everyday
 requests train the "off-topic" check, the on-topic but unanswerable ones the "unanswerable" check; another seed's
 draws are held out. Each threshold keeps `--keep` of the held-out positives. Reported: false rejections of held-out
-positives and of the 137 hand-written test questions (never used to fit or calibrate), and false acceptances of
-held-out generated negatives and of the hand-written out-of-scope set (data/nlq_out_of_scope.jsonl), per kind.
+positives, of the 137 hand-written test questions and of the 80 of the two later sets (never used to fit or
+calibrate), and false acceptances of held-out generated negatives and of the hand-written out-of-scope set
+(data/nlq_out_of_scope.jsonl), per kind.
 """
 import argparse
 import json
@@ -57,8 +58,11 @@ def main(argv=None):
     scope = Scope(checks)
     test = [c["question"] for c in read_jsonl(schema.DATA_DIR / "nlq_testset.jsonl")]
     oos = read_jsonl(schema.DATA_DIR / "nlq_out_of_scope.jsonl")
+    later = [c["question"] for f in ("nlq_confirm.jsonl", "nlq_confirm2.jsonl")
+             for c in read_jsonl(schema.DATA_DIR / f)]
     rows = [("held-out distilled questions (rejected)", held, False),
             ("hand-written test questions (rejected)", test, False),
+            ("later hand-written sets, 80 questions (rejected)", later, False),
             ("held-out generated negatives (accepted)", neg_held, True)]
     for kind in sorted({c["kind"] for c in oos}):
         rows.append((f"hand-written out-of-scope, {kind} (accepted)", [c["question"] for c in oos

@@ -23,7 +23,9 @@ def _words(q):
 
 def test_months_are_read_only_beside_a_number():
     assert dates.named_dates(_words("articles from February 2026")) == {2: set()}
-    assert dates.named_dates(_words("papers between 10 and 12 May 2025")) == {5: {12}}
+    assert dates.named_dates(_words("papers between 10 and 12 May 2025")) == {5: {10, 12}}    # 10 shares May
+    assert dates.named_dates(_words("papers from May 10 to 12, 2025")) == {5: {10, 12}}
+    assert dates.named_dates(_words("papers from May 2025 and 2026")) == {5: set()}
     assert dates.named_dates(_words("after June 20, 2026 or before the 5 of May")) == {6: {20}, 5: {5}}
     assert dates.named_dates(_words("August 3, 2025 to August 26, 2025")) == {8: {3, 26}}
     assert dates.named_dates(_words("I may have misspelled it, 2025")) == {}
@@ -78,13 +80,34 @@ def test_random_walks_write_only_the_dates_the_question_names(month, day, year, 
 
 @settings(deadline=None, max_examples=40)
 @given(seed=st.integers(0, 10**6))
-def test_a_range_window_is_never_empty(seed):
-    q = "papers published between May 3, 2026 and June 18, 2026"
-    body = validate("articles", compile_ir(_random_walk(q, seed), q, "articles"))
-    bounds = dict(_date_bounds(body))
-    lo, hi = bounds.get("gte") or bounds.get("gt"), bounds.get("lte") or bounds.get("lt")
-    if lo and hi:
-        assert lo < hi or (lo == hi and "gte" in bounds and "lte" in bounds), bounds
+def test_a_range_window_is_never_empty_nor_one_day_twice(seed):
+    for q in ("papers published between May 3, 2026 and June 18, 2026",
+              "how many papers were published between June 1 and June 7, 2026?"):
+        body = validate("articles", compile_ir(_random_walk(q, seed), q, "articles"))
+        bounds = dict(_date_bounds(body))
+        lo, hi = bounds.get("gte") or bounds.get("gt"), bounds.get("lte") or bounds.get("lt")
+        if lo and hi:
+            assert lo < hi, bounds
+
+
+def test_a_copied_day_is_one_named_beside_the_month_literal_before_it():
+    q = "what got published between July 5, 2025 and August 9, 2025?"    # July @4, 5 @5, August @9, 9 @10
+    con = Constraint(Context(q, "articles", ["=-07-", "=-08-"]))
+    for tok in ("<q>", "range", "f:publication_date", "gte", "@7", "=-08-"):
+        con.advance(tok)
+    assert con.allowed() == {"@10"}            # August 9, never August 5
+
+
+def test_the_second_bound_of_a_range_copies_a_later_day():
+    q = "papers published between June 1 and June 7, 2026"   # words: ... June @3, 1 @4, June @6, 7 @7, 2026 @9
+    con = Constraint(Context(q, "articles", ["=-06-", "=-06-01", "=-07-01"]))
+    for tok in ("<q>", "range", "f:publication_date", "gte", "@9", "=-06-", "@4", ";", "lte", "@9", "=-06-"):
+        con.advance(tok)
+    assert con.allowed() == {"@7"}             # June 7; June 1 again would be one day, the teacher's term
+    for tok in ("@7", ";", "<end>"):
+        con.advance(tok)
+    body = validate("articles", compile_ir(con.tokens, q, "articles"))
+    assert body["query"]["range"]["publication_date"] == {"gte": "2026-06-01", "lte": "2026-06-07"}
 
 
 def test_a_copied_single_digit_day_is_padded():

@@ -25,13 +25,15 @@ def _valid_date(formats, text):
 
 def date_ok(ctx, field, text, op=None, first=None):
     """`text` is a date the field accepts and, as bound `op` of a range whose other bound is `first`
-    ((op, text) or None), leaves the window non-empty (e.g. not gte 2026-03-01 with lt 2026-03-01)."""
+    ((op, text) or None), is a later day than the lower bound: not gte 2026-03-01 with lt 2026-03-01 (empty),
+    nor gte and lte the same day (one day is a term to the teacher: 0 of 3,204 distilled two-date ranges
+    repeat a day, while the student copied one day twice for "between June 1 and June 7")."""
     if not _valid_date(ctx.formats[field], text):
         return False
     if first is None or not all(re.fullmatch(r"\d{4}-\d\d-\d\d", t) for t in (first[1], text)):
         return True
     lo, hi = (first[1], text) if op[0] == "l" else (text, first[1])
-    return lo < hi or (lo == hi and "lte" in (op, first[0]) and "gt" not in (op, first[0]))
+    return lo < hi
 
 
 def era_ok(ctx, text):
@@ -97,8 +99,8 @@ def date_value(ctx, field, taken=frozenset(), op=None, first=None):
     def after_year(year):   # what may follow a copied year: suffixes, {month literal: days to copy}, nothing
         return ctx.memo(("year", year, *key), lambda: (
             frozenset(t for t in ctx.literals if not t[1:2].isdigit() and ok(year + t[1:], t)),
-            {t: frozenset(d for d, w in days if ok(dates.pad_day(year + t[1:] + w), t)) for t in ctx.literals
-             if t.endswith("-") and not t[1:2].isdigit()},
+            {t: frozenset(d for d, w in days if ok(dates.pad_day(year + t[1:] + w), t + w.zfill(2)))
+             for t in ctx.literals if t.endswith("-") and not t[1:2].isdigit()},    # the day checked with its month
             frozenset({SEP}) if ok(year) else frozenset()))
 
     def next_after(year):

@@ -99,12 +99,18 @@ def _numbers_beside(words, i):
 
 def named_dates(words):
     """{month (1-12): the days named beside it} for the months a question names beside a number: "February 2026"
-    -> {2: set()}, "12 May 2025" -> {5: {12}}, "August 3 and August 26" -> {8: {3, 26}}. The number is what tells
-    a month from a verb or a name ("I may have misspelled it", "Louisa May Alcott")."""
+    -> {2: set()}, "12 May 2025" -> {5: {12}}, "August 3 and August 26" -> {8: {3, 26}}, and a day that shares
+    the month, "10 and 12 May" or "May 10 to 12" -> {5: {10, 12}}. The number is what tells a month from a verb
+    or a name ("I may have misspelled it", "Louisa May Alcott")."""
     out = {}
     for i, w in enumerate(words):
         near = _numbers_beside(words, i)
         if w.lower() in _MONTH_WORDS and near:
+            for step in (-1, 1):             # "10 and 12 May": the day across "and" / "to" / "-" shares the month
+                a, link, b = (i + step * k for k in (1, 2, 3))
+                if 0 <= min(a, b) and max(a, b) < len(words) and words[a].isdigit() and words[b].isdigit() \
+                        and words[link].lower() in ("and", "to", "-", "through", "until"):
+                    near.append(int(words[b]))
             out.setdefault(_MONTH_WORDS[w.lower()], set()).update(n for n in near if 1 <= n <= 31)
     return out
 
