@@ -120,6 +120,20 @@ def test_a_searched_phrase_does_not_end_on_a_stop_word_the_next_word_could_follo
     assert ";" in con.allowed()
 
 
+def test_a_searched_phrase_does_not_start_on_a_stop_word_unless_an_honorific_or_quoted():
+    """"Days of rest sections": the student searched the phrase "of rest"; no distilled phrase starts on a stop
+    word but an honorific ("miss taylor"), and a quoted span is copied as the question quotes it."""
+    def firsts(question, op="match_phrase"):
+        con = Constraint(Context(question, "gutenberg", LITERALS))
+        for tok in ("<must>", op, "f:content"):
+            con.advance(tok)
+        return con.allowed()
+    assert "@1" not in firsts("Days of rest sections, please") and "@0" in firsts("Days of rest sections, please")
+    assert "@1" in firsts("Days of rest sections, please", "match")           # words to match: untouched
+    assert "@0" in firsts("Miss Taylor passages")                                # an honorific may lead
+    assert "@3" in firsts('passages quoting "of mice and men"')                 # the quote opens on "of"
+
+
 def test_a_text_value_is_not_one_stop_word():
     """"work on low-resource languages (exact phrase in abstract)": the student searched "in" beside the phrase. A
     stop word may start a text value ("the horror") only where the next word can follow, and not end it alone;

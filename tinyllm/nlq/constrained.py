@@ -16,7 +16,7 @@ from .date_grammar import can_date, date_value
 from .ir import END, SEP, words
 from .ir_head import ir_head
 from .quotes import quoted_spans, span_of
-from .values import STOPWORDS
+from .values import HONORIFICS, STOPWORDS
 from .windows import page_words
 
 MAX_CLAUSES, MAX_PIECES, MAX_TERMS, MAX_SORTS, MAX_FIELDS = 6, 16, 3, 2, 3   # 6: three filters, a negation, two should
@@ -86,15 +86,16 @@ def _str_value(ctx, taken=frozenset(), phrase=True, searched=False, text=False):
     never `@1 =  @1`). A value does not start by copying bare punctuation or a `taken` word.
     A quoted span (quotes.py) is copied whole or not at all, never run into or out of; one of two or more
     words only where `phrase` (a phrase search or an exact value, not a `match` of any of its words).
-    A `searched` phrase (match_phrase) does not end on a stop word while the next word could follow ("pirates
-    and" of "pirates and treasure"; no round-13 phrase ends on one), and a `text` value is not one stop word
-    ("the", "in"; no round-15 text value is): a stop word starts one only where the next word may follow."""
-    def first(alone):       # `alone`: this copy may be the whole value
+    A `searched` phrase (match_phrase) neither starts on a stop word other than an honorific ("of rest" of "days
+    of rest"; 0 of 7,799 round-17 phrases but "miss taylor") nor ends on one while the next word could follow
+    ("pirates and"), and a `text` value is not one stop word ("the", "in"; no round-15 text value is): a stop word
+    starts one only where the next word may follow. A quoted span is copied as quoted."""
+    def first(alone, lead=False):   # `alone`: this copy may be the whole value; `lead`: a searched phrase's start
         inside = {f"@{w}" for w, (i, _) in ctx.span.items() if w != i}      # a span is entered at its start
-        lone = {f"@{i}" for i, w in enumerate(ctx.words) if w.lower() in STOPWORDS and not can_follow(i)
-                and i not in ctx.span}
-        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken
-                - (lone if alone else set())) | (strs - taken)
+        stops = {i for i, w in enumerate(ctx.words) if w.lower() in STOPWORDS and i not in ctx.span}
+        lone = {f"@{i}" for i in stops if not can_follow(i)} if alone else set()
+        lead = {f"@{i}" for i in stops if ctx.words[i].lower() not in HONORIFICS} if lead else set()
+        return (starts - inside - (frozenset() if phrase else ctx.phrases) - taken - lone - lead) | (strs - taken)
 
     def can_follow(k):      # may word k + 1 be copied right after word k? (not across a quote mark that opens a span)
         return (k + 1 < len(ctx.words) and k not in ctx.span and k + 1 not in ctx.span and f"@{k + 1}" not in taken
@@ -114,7 +115,7 @@ def _str_value(ctx, taken=frozenset(), phrase=True, searched=False, text=False):
         later = {t for t in ctx.memo(("first", taken, phrase, False), lambda: first(False)) - strs if int(t[1:]) > last}
         return frozenset((set() if spaced else {SEP}) | later) or frozenset({SEP})
 
-    tok, last = (yield ctx.memo(("first", taken, phrase, text), lambda: first(text))), -1   # last: latest copied
+    tok, last = (yield ctx.memo(("first", taken, phrase, text, searched), lambda: first(text, searched))), -1
     start = int(tok[1:]) if tok.startswith("@") else None                    # the word a copied value starts on
     for _ in range(MAX_PIECES - 1):
         if tok.startswith("@"):
