@@ -84,6 +84,7 @@ class Translator:
         body = self._finish(question, index, body)
         if self.model is not None:
             body = self.verbatim_check(question, index, body)
+            body = self.negation_check(question, index, body, search)
         return body if search is None else self.execution_check(question, index, body, search)
 
     def _finish(self, question, index, body):
@@ -103,7 +104,6 @@ class Translator:
         outside a filter on the code field: quotes.dropped's rule; a category named in words, kept by name, code or
         as words), the model's best other candidate that keeps them all; `body` if none does. A code searched for
         as a title word ("econ.EM") finds nothing it names; cs.LG with "Machine Learning" names one area twice."""
-        from .nbest import CHECK_WIDTH
         fields = grounding.CODE_FIELDS.get(index, ())
         codes = {low for field in fields for low in self.values.get((index, field), ())}
         quoted = quoted_texts(question)
@@ -116,14 +116,34 @@ class Translator:
             filed = {str(v).lower() for v in grounding.keyword_values(index, b, fields)}
             return not missing(quoted, b) and all(c.lower() in filed for c in spelled) and all(
                 mentions(b, name) or any(mentions(b, c.lower()) for c in cs) for name, cs in named)
-        if keeps_all(body):
-            return body
+        return body if keeps_all(body) else self._first_other(question, index, keeps_all, body)
+
+    def negation_check(self, question, index, body, search=None):
+        """`body`, or when it puts a value the question names on the wrong side of a negation (negations.py:
+        excludes what is not negated, requires what is), the model's best other candidate that does not; `body`
+        if none. Without `search` a book is judged by nothing (its titles need the engine)."""
+        from .negations import consistent
+
+        def names(field, value):
+            if field == "book_id" and search is None:
+                return []
+            try:
+                return names_of(index, field, value, search)
+            except Exception:   # noqa: BLE001 - the engine failing a title lookup: judge the book by nothing
+                return []
+        ok = lambda b: consistent(b, question, names)        # noqa: E731
+        return body if ok(body) else self._first_other(question, index, ok, body)
+
+    def _first_other(self, question, index, ok, body):
+        """The model's best candidate (CHECK_WIDTH of them, finished as translations are) for which `ok` holds,
+        else `body`."""
+        from .nbest import CHECK_WIDTH
         for alt in self.model.candidates(question, index, CHECK_WIDTH):
             try:
                 alt = self._finish(question, index, alt)
             except CannotTranslate:
                 continue
-            if keeps_all(alt):
+            if ok(alt):
                 return alt
         return body
 
@@ -155,7 +175,8 @@ def names_of(index, field, value, search):
     """How a question may name a filed value: itself; a person also by surname; a book_id by its titles."""
     if field == "book_id":
         from .grammar_gutenberg import book_names
-        hits = search(index, {"size": 1, "query": {"term": {"book_id": value}}, "_source": ["title"]})["hits"]["hits"]
+        hits = search(index, {"size": 1, "query": {"term": {"book_id": value}}, "_source": ["title"]})["hits"]
+        hits = hits["hits"] if isinstance(hits, dict) else hits     # a raw response, or summary.result_of's
         return book_names(hits[0]["_source"]["title"]) if hits else []
     if (index, field) in grounding.PEOPLE:
         return [str(value), str(value).split()[-1]]
