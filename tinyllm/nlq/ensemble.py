@@ -22,7 +22,7 @@ from tinyllm.sampling.beam import log_softmax
 from tinyllm.sampling.generate import InferenceMode
 
 from .ir_head import IRHead, ir_head
-from .nlq_model import NLQModel
+from .nlq_model import NLQModel, load_weights
 
 ENSEMBLE_FILE = "ensemble.json"
 STORED = "float16"        # how assemble() stores weights; loading computes in float32 (NLQModel.load)
@@ -68,7 +68,6 @@ class EnsembleModel(NLQModel):
 
     @classmethod
     def load(cls, path):
-        from tinyllm.training.checkpoint import load_checkpoint
         path = Path(path)
         first = NLQModel.load(path)
         try:
@@ -81,19 +80,16 @@ class EnsembleModel(NLQModel):
                 from None
         members = [first.model]
         for name in listed:
-            model = load_checkpoint(path / name).model.to(np.float32)    # stored in half precision
+            model = load_weights(path / name)
             if model.config.vocab_size != first.model.config.vocab_size:
                 raise ValueError(f"{path / name}: vocabulary of {model.config.vocab_size} tokens, the ensemble's "
                                  f"is {first.model.config.vocab_size}: members must share one vocabulary")
             members.append(model)
         return cls(members, first.vocab, reranker=first.reranker)
 
-    def nbest_raw(self, question, index, width):
+    def _decode(self, question, index, width):
         """Every member's nbest(width) pooled (duplicates once), each scored by the members' mean log-probability
         (a member's own beam score is reused, the others computed by forced_logp), best first."""
-        key = (question, index, width)
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
         from .constrained import Constraint, Context
         from .nbest import nbest
         prompt = self.prompt(question, index)
@@ -102,23 +98,18 @@ class EnsembleModel(NLQModel):
         for m, model in enumerate(self.members):
             for logp, tokens in nbest(model, self.vocab, question, index, width, prompt, start):
                 scores.setdefault(tuple(tokens), {})[m] = logp
-        if not scores:
-            raise ValueError("no translation finished within the model's context")
         for m, model in enumerate(self.members):
             todo = [c for c, by in scores.items() if m not in by]
             for c, lp in zip(todo, forced_logp(model, self.vocab, prompt, [list(c) for c in todo])):
                 scores[c][m] = float(lp)
-        found = sorted(((float(np.mean(list(by.values()))), list(c)) for c, by in scores.items()),
-                       key=lambda f: -f[0])
-        self._last = (key, found)
-        return found
+        return sorted(((float(np.mean(list(by.values()))), list(c)) for c, by in scores.items()), key=lambda f: -f[0])
 
 
 def assemble(out, first, others, stored=STORED):
     """Write an ensemble checkpoint at `out`: `first` (a trained NLQ checkpoint directory, with its vocabulary and
     re-ranker) plus the weights of each directory in `others` as members/<name>, all stored as `stored`. Written
     beside `out` and renamed into place, so an interrupted run leaves any old `out` as it was."""
-    from tinyllm.training.checkpoint import load_checkpoint, save_checkpoint
+    from tinyllm.training.checkpoint import load_checkpoint, replace_dir, save_checkpoint
     from .rerank import RERANK_FILE
     from .nlq_model import VOCAB_FILE
     out, first = Path(out), Path(first)
@@ -141,13 +132,8 @@ def assemble(out, first, others, stored=STORED):
             if (first / extra).exists():
                 shutil.copyfile(first / extra, tmp / extra)
         (tmp / ENSEMBLE_FILE).write_text(json.dumps({"members": names[1:]}, indent=1) + "\n", encoding="utf-8")
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)          # nothing half-written is left behind
         raise
-    old = out.with_name(f"{out.name}.previous")
-    if out.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
     return out

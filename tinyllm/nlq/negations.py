@@ -32,20 +32,17 @@ def clause_values(body):
     return out
 
 
-def _mentions(name, question):
-    """How many times `question` names `name` as whole words (case aside)."""
-    return len(re.findall(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", question.lower()))
+def _spans(name, low):
+    """(start, end) of each place the lower-cased question `low` names `name` as whole words."""
+    return [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", low)]
 
 
 def negated_values(question, named):
     """The keys of `named` ({key: names}) the question negates: written "-name", or the first value named after a
     negation word, at most three words on ("except Jane Austen's", "not written by Mark Twain"). Only the first:
     in "does not mention multimodal tagged cs.CV" the negation ends at "multimodal"."""
-    low, spots = question.lower(), []
-    for key, names in named.items():
-        for name in names:
-            spots += [(m.start(), m.end(), key)
-                      for m in re.finditer(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", low)]
+    low = question.lower()
+    spots = [(s, e, key) for key, names in named.items() for name in names for s, e in _spans(name, low)]
     out = {key for s, _, key in spots if s > 0 and low[s - 1] == "-" and (s == 1 or not low[s - 2].isalnum())}
     for m in NEGATION.finditer(low):
         after = sorted(sp for sp in spots if sp[0] >= m.end())
@@ -67,14 +64,15 @@ def consistent(body, question, names_of):
     should) a value the question names once, negated (negated_values). `names_of(field, value)` lists how the
     question may name a value (a person also by surname, a book_id by its titles); a value the question does not
     name is not judged."""
-    values = clause_values(body)
-    named = {k: [n for n in names_of(field, value) if n and _mentions(n, question)]
-             for k, (_, field, value) in enumerate(values)}
+    values, low = clause_values(body), question.lower()
+    counts = {k: {n: len(_spans(n, low)) for n in names_of(field, value) if n}
+              for k, (_, field, value) in enumerate(values)}                     # value -> {name: times named}
+    named = {k: [n for n, c in by.items() if c] for k, by in counts.items()}
     named = {k: names for k, names in named.items() if names}
     negated = negated_values(question, named)
     for k, names in named.items():
         if values[k][0] == "must_not" and k not in negated:
             return False
-        if values[k][0] != "must_not" and k in negated and all(_mentions(n, question) == 1 for n in names):
+        if values[k][0] != "must_not" and k in negated and all(counts[k][n] == 1 for n in names):
             return False
     return True

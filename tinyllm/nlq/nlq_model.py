@@ -52,16 +52,12 @@ class NLQModel:
 
     @classmethod
     def load(cls, path):
-        from tinyllm.training.checkpoint import load_checkpoint
-
         from .rerank import RERANK_FILE, Reranker
         path = Path(path)
-        ckpt = load_checkpoint(path)
-        ckpt.model.to(np.float32)          # weights may be stored in half precision (ensemble.py); computed in fp32
         with open(path / VOCAB_FILE, encoding="utf-8") as f:
             vocab = Vocab.from_dict(json.load(f))
         reranker = Reranker.load(path / RERANK_FILE) if (path / RERANK_FILE).exists() else None
-        return cls(ckpt.model, vocab, reranker=reranker)
+        return cls(load_weights(path), vocab, reranker=reranker)
 
     def prompt(self, question, index):
         return self.vocab.prompt(question, index)
@@ -89,12 +85,16 @@ class NLQModel:
         candidates of the question it has just translated."""
         key = (question, index, width)
         if self._last is None or self._last[0] != key:
-            from .nbest import nbest
-            found = nbest(self.model, self.vocab, question, index, width, self.prompt(question, index))
+            found = self._decode(question, index, width)
             if not found:
                 raise ValueError("no translation finished within the model's context")
             self._last = (key, found)
         return self._last[1]
+
+    def _decode(self, question, index, width):
+        """[(log-prob, IR tokens)] best first: this model's beams (nbest.py)."""
+        from .nbest import nbest
+        return nbest(self.model, self.vocab, question, index, width, self.prompt(question, index))
 
     def candidates(self, question, index, width):
         """Up to `width` search bodies, best first: beam search under the grammar mask (nbest.py), re-ranked."""
@@ -107,3 +107,10 @@ class NLQModel:
         except ValueError as e:
             raise CannotTranslate(str(e)) from None
         return compile_ir(tokens, question, index)
+
+
+def load_weights(path):
+    """The GPT of the checkpoint at `path`, computed in float32 (its weights may be stored in half precision:
+    ensemble.py)."""
+    from tinyllm.training.checkpoint import load_checkpoint
+    return load_checkpoint(path).model.to(np.float32)

@@ -92,7 +92,6 @@ def save_checkpoint(path, *, model, model_name, model_config, tokenizer=None, op
     parent, name = path.parent, path.name
     parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{name}.partial-{os.getpid()}"
-    previous = parent / f"{name}.previous"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
@@ -103,17 +102,26 @@ def save_checkpoint(path, *, model, model_name, model_config, tokenizer=None, op
         manifest["weights_sha256"] = _sha256(tmp / WEIGHTS)
         _write_text(tmp / SUMMARY, summary)
         _write_text(tmp / MANIFEST, json.dumps(manifest, indent=1, allow_nan=False) + "\n")  # last: marks complete
-        _fsync_dir(tmp)
-        if path.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            os.replace(path, previous)
-        os.replace(tmp, path)
-        _fsync_dir(parent)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(previous, ignore_errors=True)
     return path
+
+
+def replace_dir(tmp, path):
+    """Put the finished directory `tmp` at `path`: the old one is renamed to `<name>.previous` first, `tmp` renamed
+    into place, and only then the old one deleted, so a process killed at any point leaves a loadable directory
+    (load_checkpoint falls back to `.previous`)."""
+    tmp, path = Path(tmp), Path(path)
+    previous = path.parent / f"{path.name}.previous"
+    _fsync_dir(tmp)
+    if path.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(path, previous)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _plain(cfg):
