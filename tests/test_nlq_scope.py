@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyllm.nlq import schema
-from tinyllm.nlq.offtopic import generate
+from tinyllm.nlq.offtopic import UNANSWERABLE, generate
 from tinyllm.nlq.scope import CHECKS, DEFAULT_PATH, Scope, ScopeCheck, features, frame
 
 names = st.text(st.characters(whitelist_categories=("Ll",)), min_size=1, max_size=8).map(str.capitalize).filter(
@@ -73,6 +73,17 @@ def test_offtopic_grammar_is_deterministic_and_varied():
     a, b = generate(300, seed=3), generate(300, seed=3)
     assert a == b and generate(300, seed=4) != a
     assert len({intent for intent, _ in a}) >= 12 and len({q for _, q in a}) > 200
+    assert not any("{" in q or "}" in q for _, q in a)                 # every slot filled
+
+
+def test_composed_wordings_wrap_the_given_in_scope_requests():
+    """With a pool of subjects, the composed wordings wrap them (first letter lowered, end punctuation dropped),
+    and only unanswerable intents do: "reviews of papers by Zed Quux" is a minimal pair with the subject."""
+    pool = ["Papers by Zed Quux?", "robotics surveys from {2024}"]         # braces in a subject stay as written
+    drawn = generate(600, seed=1, subjects=pool)
+    composed = [(i, q) for i, q in drawn if "papers by Zed Quux" in q or "robotics surveys from {2024}" in q]
+    assert len(composed) > 50 and all(intent in UNANSWERABLE for intent, _ in composed)
+    assert not any("Quux? " in q for _, q in composed)           # no "?" left inside the new question
 
 
 def test_the_shipped_checks_accept_the_test_questions_and_refuse_off_topic_and_unanswerable_ones():
@@ -85,7 +96,7 @@ def test_the_shipped_checks_accept_the_test_questions_and_refuse_off_topic_and_u
     assert scope.accepts(test).mean() >= 0.98
     off = [c["question"] for c in oos if c["kind"] != "on-topic-unanswerable"]
     unanswerable = [c["question"] for c in oos if c["kind"] == "on-topic-unanswerable"]
-    assert (~scope.accepts(off)).mean() >= 0.8 and (~scope.accepts(unanswerable)).mean() >= 0.5
+    assert (~scope.accepts(off)).mean() >= 0.8 and (~scope.accepts(unanswerable)).mean() >= 0.8
     assert "does not look like a search" in scope.refusal("what time is it in Tokyo", "articles")
     assert "does not store" in scope.refusal("what is the h-index of Yann LeCun", "articles")
     assert scope.refusal("papers by Yann LeCun", "articles") is None

@@ -9,6 +9,9 @@ half of it on intents these templates never use) measures whether the check gene
 A second family is on topic but unanswerable: it names papers, books and authors, yet asks for what the indexes
 do not store (citations, ratings, prices, biographies, affiliations, adaptations). Without it the translator
 turned "what is Yann LeCun's h-index" into `term author: "Yann LeCun"`, a valid query for another question.
+Some of its wordings wrap an in-scope request (`SUBJECTS`: "papers by {author}", "{book}") in one unstored
+attribute ("{subject} with the most citations"): minimal pairs with the distilled questions, so the check learns
+that the attribute word outweighs an otherwise in-scope frame instead of keying on the frame's short wordings.
 """
 import random
 
@@ -30,6 +33,9 @@ AUTHORS = ["Geoffrey Hinton", "Ada Lovelace", "Leo Tolstoy", "Emily Bronte", "An
 BOOKS = ["Moby Dick", "War and Peace", "Little Women", "Jane Eyre", "The Odyssey", "Heart of Darkness", "Ulysses"]
 PAPERS = ["the transformer paper", "BERT", "the ResNet paper", "the diffusion survey", "AlphaFold"]
 TOPICS = ["graph neural networks", "robotics", "quantum computing", "speech recognition", "computer vision"]
+SUBJECTS = ["{topic} papers", "papers by {author}", "{author}'s latest paper", "the newest papers on {topic}",
+            "passages from {book}", "books by {author}", "the first author of {paper}", "{book}", "{paper}",
+            "arXiv papers from {year}", "the longest book by {author}", "surveys on {topic}", "{author}'s novels"]
 
 # (intent, [wordings]); {slot} names a list above, {n} and {m} small numbers
 TEMPLATES = [
@@ -84,14 +90,32 @@ TEMPLATES = [
                      "audiobook narrator of {book}", "stage play of {book}"]),
     ("book length", ["how many pages does {book} have", "page count of {paper}", "word count of {book}",
                      "how long does it take to read {book}"]),
+    # the same intents wrapped around an in-scope request ({subject}, one of SUBJECTS)
+    ("citations", ["{subject} with the most citations", "how many times were {subject} cited",
+                   "citation counts of {subject}", "rank {subject} by citations", "which of {subject} is most cited"]),
+    ("researcher metrics", ["impact factor of {subject}", "how influential are {subject}",
+                            "which authors of {subject} have the highest h-index"]),
+    ("affiliation", ["email address of the authors of {subject}", "which universities wrote {subject}",
+                     "affiliations of the authors of {subject}", "who funded {subject}"]),
+    ("awards", ["which of {subject} won an award", "award-winning {subject}", "prizes given to {subject}"]),
+    ("book commerce", ["how much do {subject} cost", "where can I buy {subject}", "publisher of {subject}",
+                       "sales figures for {subject}"]),
+    ("ratings", ["reader ratings of {subject}", "the best reviewed of {subject}", "are {subject} worth reading",
+                 "who peer-reviewed {subject}", "reviews of {subject}"]),
+    ("biography", ["how old was the author of {subject}", "where was the author of {subject} born",
+                   "when did the author of {subject} die"]),
+    ("adaptations", ["films adapted from {subject}", "movies based on {subject}", "audiobooks of {subject}"]),
+    ("book length", ["how many pages are {subject}", "page count of {subject}", "the shortest of {subject} in pages",
+                     "word counts of {subject}"]),
 ]
 
 UNANSWERABLE = frozenset(("citations", "researcher metrics", "affiliation", "awards", "book commerce", "ratings",
                           "biography", "adaptations", "book length"))
 
 
-def generate(n, seed=0):
-    """n (intent, question) pairs, deterministic for a seed; intents drawn uniformly, then a wording and slots."""
+def generate(n, seed=0, subjects=None):
+    """n (intent, question) pairs, deterministic for a seed; (intent, wordings) drawn uniformly, then a wording,
+    its {subject} (if any), then the slots. `subjects` (e.g. in-scope questions) replaces SUBJECTS as the pool."""
     rng = random.Random(seed)
     slots = {"city": CITIES, "city2": CITIES, "food": FOODS, "device": DEVICES, "product": PRODUCTS,
              "lang": LANGS, "phrase": PHRASES, "when": WHEN, "person": PEOPLE, "task": TASKS, "code": CODE,
@@ -100,9 +124,14 @@ def generate(n, seed=0):
     out = []
     for _ in range(n):
         intent, wordings = rng.choice(TEMPLATES)
-        text = rng.choice(wordings).format(
-            n=rng.randint(2, 99), m=rng.randint(2, 99), year=rng.randint(1950, 2024),
-            **{k: rng.choice(v) for k, v in slots.items()})
+        wording = rng.choice(wordings)
+        if subjects is None:
+            wording = wording.replace("{subject}", rng.choice(SUBJECTS))
+        text = wording.format(n=rng.randint(2, 99), m=rng.randint(2, 99), year=rng.randint(1950, 2024),
+                              subject="{subject}", **{k: rng.choice(v) for k, v in slots.items()})
+        if subjects is not None:
+            subject = rng.choice(subjects).rstrip("?!. ")
+            text = text.replace("{subject}", subject[:1].lower() + subject[1:])
         if rng.random() < 0.3:
             text = text[:1].upper() + text[1:]
         if rng.random() < 0.3 and not text.endswith(("?", "!")):

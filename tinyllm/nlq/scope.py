@@ -87,7 +87,7 @@ class ScopeCheck:
         return p >= self.threshold, p
 
     @classmethod
-    def fit(cls, positives, negatives, dim=DIM, l2=1e-4, steps=300, lr=0.5):
+    def fit(cls, positives, negatives, dim=DIM, l2=1e-4, steps=1000, lr=0.5):
         """Class-balanced logistic regression by full-batch gradient descent (convex, so plain GD is enough).
 
         Loss = mean_i a_i * BCE(sigmoid(z_i), y_i) + l2/2 |w|^2 with a_i making both classes weigh the same."""
