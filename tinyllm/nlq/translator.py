@@ -84,6 +84,7 @@ class Translator:
         body = self._finish(question, index, body)
         if self.model is not None:
             body = self.verbatim_check(question, index, body)
+            body = self.field_check(question, index, body)
             body = self.negation_check(question, index, body, search)
         return body if search is None else self.execution_check(question, index, body, search)
 
@@ -117,6 +118,13 @@ class Translator:
             return not missing(quoted, b) and all(c.lower() in filed for c in spelled) and all(
                 mentions(b, name) or any(mentions(b, c.lower()) for c in cs) for name, cs in named)
         return body if keeps_all(body) else self._first_other(question, index, keeps_all, body)
+
+    def field_check(self, question, index, body):
+        """`body`, or when it does not look where the question says to ("with mamba in the title", fieldcues.py),
+        the model's best other candidate that does; `body` if none."""
+        from .fieldcues import consistent
+        ok = lambda b: consistent(b, question)              # noqa: E731
+        return body if ok(body) else self._first_other(question, index, ok, body)
 
     def negation_check(self, question, index, body, search=None):
         """`body`, or when it puts a value the question names on the wrong side of a negation (negations.py:

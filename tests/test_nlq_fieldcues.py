@@ -1,0 +1,59 @@
+"""fieldcues.py: a question that says where to look ("in the title") gets a query that looks there."""
+import json
+
+from hypothesis import given, settings, strategies as st
+
+from tinyllm.nlq import schema
+from tinyllm.nlq.fieldcues import consistent, named_fields, used_fields
+
+from test_nlq_copy_rules import ListModel
+
+CUED = ["papers with {w} in the title", "papers whose title has {w}", "articles whose abstract mentions {w}",
+        "works with {w} in their abstracts", "titles containing {w}", "papers with a title saying {w}",
+        "studies whose abstracts include {w}", "count papers without {w} in the title"]
+WORDS = st.sampled_from(["mamba", "diffusion", "graph neural networks", "quantum", "llm agents"])
+
+
+def phrase(field, w):
+    return {"query": {"match_phrase": {field: {"query": w}}}}
+
+
+@settings(max_examples=60)
+@given(template=st.sampled_from(CUED), w=WORDS)
+def test_a_cued_field_must_be_used_and_the_other_field_does_not_count(template, w):
+    q = template.format(w=w)
+    (field,) = named_fields(q)
+    other = {"title": "abstract", "abstract": "title"}[field]
+    assert consistent(phrase(field, w), q) and not consistent(phrase(other, w), q)
+    negated = {"query": {"bool": {"must_not": [{"match": {field: {"query": w}}}]}}}
+    assert consistent(negated, q)                 # excluding by the field still looks there
+
+
+def test_showing_titles_is_not_a_cue_and_source_is_not_a_use():
+    assert named_fields("the titles of the 5 newest papers") == set()
+    assert named_fields("just the titles and dates of cs.CV papers") == set()
+    shown = {"_source": ["title"], "query": {"match": {"abstract": {"query": "mamba"}}}}
+    assert used_fields(shown) == {"abstract"}
+
+
+def test_used_fields_reads_subfields_boosts_aggregations_and_multi_match():
+    grouped = {"size": 0, "aggs": {"by_title": {"terms": {"field": "title.keyword", "size": 100}}},
+               "query": {"multi_match": {"query": "x", "fields": ["abstract^2", "content"]}}}
+    assert used_fields(grouped) == {"title", "abstract", "content"}
+    assert "title" in named_fields("what titles mentioning whales are there?")   # gutenberg: grouped by title
+
+
+def test_every_hand_written_gold_looks_where_its_question_says():
+    """The invariant the check rests on, on the three hand-written sets (the distilled ones: module docstring)."""
+    for name in ("nlq_testset.jsonl", "nlq_confirm.jsonl", "nlq_confirm2.jsonl"):
+        with open(schema.DATA_DIR / name, encoding="utf-8") as f:
+            for case in map(json.loads, filter(str.strip, f)):
+                assert consistent(case["gold"], case["question"]), case["id"]
+
+
+def test_a_translation_that_looks_in_the_wrong_field_gives_way_to_a_candidate_that_does_not():
+    from tinyllm.nlq.translator import Translator
+    q = 'papers whose title has the exact phrase "gaussian splatting"'
+    right, wrong = phrase("title", "gaussian splatting"), phrase("abstract", "gaussian splatting")
+    assert Translator(ListModel(wrong, [wrong, right])).translate(q, "articles") == right
+    assert Translator(ListModel(wrong, [wrong])).translate(q, "articles") == wrong        # none better: kept
