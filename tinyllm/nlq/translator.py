@@ -84,7 +84,7 @@ class Translator:
         body = self._finish(question, index, body)
         if self.model is not None:
             body = self.verbatim_check(question, index, body)
-            body = self.field_check(question, index, body)
+            body = self.cue_check(question, index, body)
             body = self.negation_check(question, index, body, search)
         return body if search is None else self.execution_check(question, index, body, search)
 
@@ -119,10 +119,11 @@ class Translator:
                 mentions(b, name) or any(mentions(b, c.lower()) for c in cs) for name, cs in named)
         return body if keeps_all(body) else self._first_other(question, index, keeps_all, body)
 
-    def field_check(self, question, index, body):
-        """`body`, or when it does not look where the question says to ("with mamba in the title", fieldcues.py),
-        the model's best other candidate that does; `body` if none."""
-        from .fieldcues import consistent
+    def cue_check(self, question, index, body):
+        """`body`, or when it ignores what the wording states (cues.py: the field to look in, "with mamba in the
+        title"; both ends of a span, "between 2025-04-07 and 2025-04-26"), the model's best other candidate that
+        honours it; `body` if none."""
+        from .cues import consistent
         ok = lambda b: consistent(b, question)              # noqa: E731
         return body if ok(body) else self._first_other(question, index, ok, body)
 

@@ -1,10 +1,11 @@
-"""fieldcues.py: a question that says where to look ("in the title") gets a query that looks there."""
+"""cues.py: a question that says where to look ("in the title") gets a query that looks there, and one that names
+a span of dates by both ends gets a range bounded on both sides."""
 import json
 
 from hypothesis import given, settings, strategies as st
 
 from tinyllm.nlq import schema
-from tinyllm.nlq.fieldcues import consistent, named_fields, used_fields
+from tinyllm.nlq.cues import consistent, has_two_sided_range, named_fields, names_a_span, used_fields
 
 from test_nlq_copy_rules import ListModel
 
@@ -43,6 +44,28 @@ def test_used_fields_reads_subfields_boosts_aggregations_and_multi_match():
     assert "title" in named_fields("what titles mentioning whales are there?")   # gutenberg: grouped by title
 
 
+DATES = st.sampled_from(["June 9, 2026", "2025-04-07", "12 May 2025", "March 2024", "1850", "Sept 3, 2025"])
+
+
+@settings(max_examples=60)
+@given(a=DATES, b=DATES, lead=st.sampled_from(["between {} and {}", "from {} to {}", "from {} through {}"]),
+       ops=st.sampled_from([("gte", "lte"), ("gt", "lt"), ("gte", "lt")]))
+def test_a_span_named_by_both_ends_needs_both_bounds(a, b, lead, ops):
+    q = "papers published " + lead.format(a, b)
+    assert names_a_span(q)
+    both = {"query": {"bool": {"filter": [{"range": {"publication_date": {ops[0]: "2025-01-01",
+                                                                           ops[1]: "2026-01-01"}}}]}}}
+    lower, upper = ({"query": {"range": {"publication_date": {op: "2026-06-28"}}}} for op in ops)
+    assert has_two_sided_range(both) and consistent(both, q)
+    assert not consistent(lower, q) and not consistent(upper, q)
+    assert consistent(lower, q.replace(" and ", " or ").replace(" to ", " or ").replace(" through ", " or "))
+
+
+def test_numbers_that_are_not_dates_do_not_name_a_span():
+    assert not names_a_span("passages between 3 and 5 of Dracula")
+    assert not names_a_span("the 20 newest papers from cs.CL to read")
+
+
 def test_every_hand_written_gold_looks_where_its_question_says():
     """The invariant the check rests on, on the three hand-written sets (the distilled ones: module docstring)."""
     for name in ("nlq_testset.jsonl", "nlq_confirm.jsonl", "nlq_confirm2.jsonl"):
@@ -51,9 +74,13 @@ def test_every_hand_written_gold_looks_where_its_question_says():
                 assert consistent(case["gold"], case["question"]), case["id"]
 
 
-def test_a_translation_that_looks_in_the_wrong_field_gives_way_to_a_candidate_that_does_not():
+def test_a_translation_that_ignores_a_cue_gives_way_to_a_candidate_that_honours_it():
     from tinyllm.nlq.translator import Translator
     q = 'papers whose title has the exact phrase "gaussian splatting"'
     right, wrong = phrase("title", "gaussian splatting"), phrase("abstract", "gaussian splatting")
     assert Translator(ListModel(wrong, [wrong, right])).translate(q, "articles") == right
     assert Translator(ListModel(wrong, [wrong])).translate(q, "articles") == wrong        # none better: kept
+    q = "works that appeared between June 9, 2026 and June 28, 2026"
+    right = {"query": {"range": {"publication_date": {"gte": "2026-06-09", "lte": "2026-06-28"}}}}
+    wrong = {"query": {"range": {"publication_date": {"gte": "2026-06-28"}}}}
+    assert Translator(ListModel(wrong, [wrong, right])).translate(q, "articles") == right

@@ -1,0 +1,82 @@
+"""What a question's wording says the query must have: the field it names, and both ends of a span it names.
+
+- Where to look ("with mamba in the title", "whose abstract mentions x"): each of 5,218 round-17 distilled
+  questions that name the title in such words searches, filters or groups by a title field, and each of 2,643
+  that name the abstract uses the abstract. The student sometimes put the words in the other field ("papers whose
+  title has the exact phrase 'gaussian splatting'" was searched in the abstract). "titles of ..." asks to *show*
+  titles (`_source`), so it is not a cue.
+- A span by both ends ("between June 9, 2026 and June 28, 2026", "from 1850 to 1860"): each of 314 distilled
+  questions gets a range with a lower and an upper bound; the student once kept only "gte June 28".
+
+`consistent` is both invariants; the translator's cue check (translator.py) keeps the model's best candidate
+that satisfies them.
+"""
+import re
+
+_VERB = r"(?:has|have|contains?|containing|says?|saying|mentions?|mentioning|includes?|including|with|uses?|using)"
+
+
+def _cue(field):
+    """'whose/the/their/its/a/an/with <field>(s) <verb>', 'in the/their/its <field>(s)', '<field>(s) containing/...'."""
+    f = field + "s?"
+    return re.compile(rf"\b(?:whose|the|their|its|an?|with) {f} {_VERB}\b|\bin (?:the|their|its) {f}\b"
+                      rf"|\b{f} (?:containing|mentioning|with|that|including|has|contains)\b", re.IGNORECASE)
+
+
+CUES = {"title": _cue("title"), "abstract": _cue("abstract")}
+
+
+def named_fields(question, fields=CUES):
+    """The fields (of `fields`) the question says to look in: "papers with mamba in the title" -> {"title"}."""
+    return {f for f in fields if f in CUES and CUES[f].search(question)}
+
+
+def used_fields(body):
+    """The root fields ("title" for "title.keyword") the body searches, filters, sorts or groups by; not `_source`,
+    which only chooses what is shown."""
+    out = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "field" and isinstance(value, str):
+                    out.add(value)
+                elif key == "fields" and isinstance(value, list):
+                    out.update(v for v in value if isinstance(v, str))
+                elif key in ("match", "match_phrase", "match_phrase_prefix", "term", "terms", "prefix", "wildcard",
+                             "fuzzy", "range", "regexp") and isinstance(value, dict) and "field" not in value:
+                    out.update(k for k in value if k != "boost")          # a query clause: {field: ...}
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    walk({k: v for k, v in body.items() if k != "_source"})
+    return {f.split(".")[0].split("^")[0] for f in out}
+
+
+_MONTH = ("(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)")
+_DATE = rf"(?:\d{{4}}-\d\d-\d\d|{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH},? \d{{4}}|{_MONTH} \d{{4}}|\d{{4}})"
+_SPAN = re.compile(rf"\b(?:between|from) {_DATE} (?:and|to|until|through|-) {_DATE}\b", re.IGNORECASE)
+
+
+def names_a_span(question):
+    """Does the question name a span of dates by both ends ("between 2025-04-07 and 2025-04-26")?"""
+    return _SPAN.search(question) is not None
+
+
+def has_two_sided_range(body):
+    """Has the body a range clause with both a lower (gt/gte) and an upper (lt/lte) bound?"""
+    def walk(node):
+        if isinstance(node, dict):
+            return any((key == "range" and isinstance(value, dict) and any(
+                isinstance(b, dict) and {"gt", "gte"} & set(b) and {"lt", "lte"} & set(b) for b in value.values()))
+                or walk(value) for key, value in node.items())
+        return isinstance(node, list) and any(walk(item) for item in node)
+    return walk(body)
+
+
+def consistent(body, question, fields=CUES):
+    """Does `body` use every field the question says to look in, and bound both ends of a span it names?"""
+    return named_fields(question, fields) <= used_fields(body) and (
+        not names_a_span(question) or has_two_sided_range(body))
