@@ -14,7 +14,7 @@ from tinyllm.nlq.testing import body_keys
 from tinyllm.nlq.validate import validate
 
 LITERALS = ["=0", "=1", "=5", "=100", "=2026-07-01||/d", "=-01-01", "=cs.RO", "=Computer Vision", "=2026-07-01||-",
-            "=d/d", "=M/M", "=y"]
+            "=d/d", "=M/M", "=y", "=w/d"]
 FIELDS = sorted({f"f:{f}" for i in schema.INDEXES for f in schema.field_types(i)})
 VOCAB = Vocab(dict.fromkeys(list(SPECIALS) + [f"@{i}" for i in range(MAX_WORDS)] + list(STRUCT_TOKENS) + FIELDS
                             + LITERALS + list(SHAPES) + ["w:papers", "w:by", "w:how", "w:many"]))
@@ -240,18 +240,22 @@ def test_dates_may_be_copied_whole_or_assembled_from_year_month_day():
 
 
 @settings(deadline=None, max_examples=30)
-@given(n=st.integers(1, 9999), unit=st.sampled_from(["d/d", "M/M", "y", "d/d"]), before=st.integers(0, 3))
+@given(n=st.integers(1, 9999), unit=st.sampled_from(["d/d", "M/M", "y", "w/d"]), before=st.integers(0, 3))
 def test_date_math_copies_its_number_from_the_question(n, unit, before):
     """'past 45 days' -> anchor literal, the copied 45, a unit literal: a path of the grammar that always ends in a
-    date the gate accepts, and the round trip through parse_dsl and the compiler is exact."""
+    date the gate accepts, and the round trip through parse_dsl and the compiler is exact. The unit is the one
+    the question writes after the number: no other unit may follow it."""
     from tinyllm.nlq.ir import parse_dsl
-    q = "top " * before + f"papers from the past {n} days"
+    word = {"d": "days", "M": "months", "y": "years", "w": "weeks"}[unit[0]]
+    q = "top " * before + f"papers from the past {n} {word}"
     body = {"query": {"range": {"publication_date": {"gte": f"2026-07-01||-{n}{unit}", "lte": "2026-07-01||/d"}}}}
     ir = parse_dsl(body, q)
     assert ir[4:7] == ["=2026-07-01||-", f"@{before + 4}", "=" + unit]
     con = Constraint(Context(q, "articles", LITERALS))
     for tok in ir[:-1]:
         con.advance(tok)
+        if tok == f"@{before + 4}":
+            assert {t[1] for t in con.allowed()} == {unit[0]}           # "45 weeks": only a week unit
     assert "<end>" in con.allowed()
     assert validate("articles", compile_ir(ir, q, "articles")) == body
 

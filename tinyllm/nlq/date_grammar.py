@@ -65,15 +65,28 @@ def month_ok(ctx, op, literal):
         and day in (None, 1) and ctx.named.get(before) == set()
 
 
+_UNIT_LETTER = {"day": "d", "days": "d", "week": "w", "weeks": "w", "month": "M", "months": "M", "year": "y",
+                "years": "y"}
+
+
 def _math_paths(ctx, field):
     """{anchor literal: {copied number: unit suffixes}} for date math built around a copied number
-    ("2026-07-01||-" @k "d/d" for "past 45 days"); only anchors with at least one valid completion."""
-    numbers = [(f"@{i}", w) for i, w in enumerate(ctx.words) if re.fullmatch(r"\d{1,4}", w) and int(w) > 0]
+    ("2026-07-01||-" @k "d/d" for "past 45 days"); only anchors with at least one valid completion. The number
+    is one followed by its unit word, and the unit is that word's: "past 44 weeks" is -44w, never -44d (the
+    teacher: 3,027 of 3,027 copied numbers). Any copy of the number will do ("page 2 ... the past 2 weeks": the
+    examples copy the first "2")."""
+    unit_of = {}                                        # number -> the unit letters written after it
+    for w, u in zip(ctx.words, ctx.words[1:]):
+        if u.lower() in _UNIT_LETTER:
+            unit_of.setdefault(w, set()).add(_UNIT_LETTER[u.lower()])
+    numbers = [(f"@{i}", w, unit_of[w]) for i, w in enumerate(ctx.words)
+               if w in unit_of and re.fullmatch(r"\d{1,4}", w) and int(w) > 0]
     units = [t for t in ctx.literals if re.fullmatch(r"=[dwMy](/[dwMy])?", t)]
     out = {}
     for t in ctx.literals:
         if re.fullmatch(r"=\d{4}-\d\d-\d\d\|\|[+-]", t):
-            paths = {n: frozenset(u for u in units if date_ok(ctx, field, t[1:] + w + u[1:])) for n, w in numbers}
+            paths = {n: frozenset(u for u in units if u[1] in unit and date_ok(ctx, field, t[1:] + w + u[1:]))
+                     for n, w, unit in numbers}
             paths = {n: us for n, us in paths.items() if us}
             if paths:
                 out[t] = paths
