@@ -5,7 +5,8 @@ import json
 from hypothesis import given, settings, strategies as st
 
 from tinyllm.nlq import schema
-from tinyllm.nlq.cues import consistent, has_two_sided_range, named_fields, names_a_span, used_fields
+from tinyllm.nlq.cues import (consistent, has_two_sided_range, keeps_words, listed_words, named_fields, names_a_span,
+                              used_fields)
 
 from test_nlq_copy_rules import ListModel
 
@@ -64,6 +65,25 @@ def test_a_span_named_by_both_ends_needs_both_bounds(a, b, lead, ops):
 def test_numbers_that_are_not_dates_do_not_name_a_span():
     assert not names_a_span("passages between 3 and 5 of Dracula")
     assert not names_a_span("the 20 newest papers from cs.CL to read")
+
+
+@settings(max_examples=60)
+@given(ws=st.lists(st.sampled_from(["integrate", "realism", "handling", "anchor-guided", "transfer", "sea"]),
+                   min_size=2, max_size=4, unique=True),
+       lead=st.sampled_from(["each of", "all of", "both"]), quoted=st.booleans(), drop=st.integers(0, 3))
+def test_every_word_of_an_all_of_list_is_kept(ws, lead, quoted, drop):
+    shown = [f"'{w}'" if quoted else w for w in ws]
+    q = f"papers whose abstract contains {lead} {', '.join(shown[:-1])} and {shown[-1]}"
+    assert listed_words(q) == ws
+    match = lambda kept: {"query": {"match": {"abstract": {"query": " ".join(kept), "operator": "and"}}}}  # noqa
+    assert consistent(match(ws), q)
+    assert not consistent(match(ws[:drop % len(ws)] + ws[drop % len(ws) + 1:]), q)
+
+
+def test_a_listed_word_counts_only_as_a_whole_word_and_authors_are_not_a_list():
+    assert not keeps_words({"query": {"match": {"abstract": {"query": "seashore transfers"}}}}, ["sea", "transfer"])
+    assert keeps_words({"query": {"match_phrase": {"title": {"query": "Sea Transfer"}}}}, ["sea", "transfer"])
+    assert listed_words("papers where Ann Lee and Bo Li are both authors and with cs.CV") == []
 
 
 def test_every_hand_written_gold_looks_where_its_question_says():

@@ -1,4 +1,5 @@
-"""What a question's wording says the query must have: the field it names, and both ends of a span it names.
+"""What a question's wording says the query must have: the field it names, both ends of a span it names, and
+every word of a list it asks for all of.
 
 - Where to look ("with mamba in the title", "whose abstract mentions x"): each of 5,218 round-17 distilled
   questions that name the title in such words searches, filters or groups by a title field, and each of 2,643
@@ -7,10 +8,13 @@
   titles (`_source`), so it is not a cue.
 - A span by both ends ("between June 9, 2026 and June 28, 2026", "from 1850 to 1860"): each of 314 distilled
   questions gets a range with a lower and an upper bound; the student once kept only "gte June 28".
+- All of a list ("each of integrate, realism and handling", "both 'anchor-guided' and 'transfer'"): each of
+  2,481 distilled questions keeps every listed word in its query; the student dropped one now and then.
 
-`consistent` is both invariants; the translator's cue check (translator.py) keeps the model's best candidate
+`consistent` is the three invariants; the translator's cue check (translator.py) keeps the model's best candidate
 that satisfies them.
 """
+import json
 import re
 
 _VERB = r"(?:has|have|contains?|containing|says?|saying|mentions?|mentioning|includes?|including|with|uses?|using)"
@@ -76,7 +80,28 @@ def has_two_sided_range(body):
     return walk(body)
 
 
+_WORD = r"'?[\w-]+'?"
+_ALL_OF = re.compile(rf"\b(?:each of|all of|both) ((?:{_WORD}, )*{_WORD},? and {_WORD})", re.IGNORECASE)
+
+
+def listed_words(question):
+    """The words of every list the question asks for all of: "each of a, b and c" -> ["a", "b", "c"] (lower
+    case, quotes stripped); "both authors and ..." is not a list of words."""
+    out = []
+    for m in _ALL_OF.finditer(question):
+        ws = [w.strip("'").lower() for w in re.split(r",? and |, ", m.group(1))]
+        out += [] if ws[0] == "authors" else ws
+    return out
+
+
+def keeps_words(body, words):
+    """Does every word occur, as a whole word, among the body's values (case aside)?"""
+    text = json.dumps(body, ensure_ascii=False).lower()
+    return all(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text) for w in words)
+
+
 def consistent(body, question, fields=CUES):
-    """Does `body` use every field the question says to look in, and bound both ends of a span it names?"""
+    """Does `body` use every field the question says to look in, bound both ends of a span it names and keep
+    every word of a list it asks for all of?"""
     return named_fields(question, fields) <= used_fields(body) and (
-        not names_a_span(question) or has_two_sided_range(body))
+        not names_a_span(question) or has_two_sided_range(body)) and keeps_words(body, listed_words(question))
