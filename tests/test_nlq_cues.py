@@ -5,8 +5,8 @@ import json
 from hypothesis import given, settings, strategies as st
 
 from tinyllm.nlq import schema
-from tinyllm.nlq.cues import (consistent, has_two_sided_range, keeps_words, listed_words, named_fields, names_a_span,
-                              used_fields)
+from tinyllm.nlq.cues import (consistent, exact_starts, has_two_sided_range, keeps_words, listed_words, named_fields,
+                              names_a_span, phrase_starts, used_fields)
 
 from test_nlq_copy_rules import ListModel
 
@@ -84,6 +84,26 @@ def test_a_listed_word_counts_only_as_a_whole_word_and_authors_are_not_a_list():
     assert not keeps_words({"query": {"match": {"abstract": {"query": "seashore transfers"}}}}, ["sea", "transfer"])
     assert keeps_words({"query": {"match_phrase": {"title": {"query": "Sea Transfer"}}}}, ["sea", "transfer"])
     assert listed_words("papers where Ann Lee and Bo Li are both authors and with cs.CV") == []
+
+
+@settings(max_examples=60)
+@given(cue=st.sampled_from(["containing exactly", "with the exact phrase", "with the exact words"]),
+       ws=st.lists(st.sampled_from(["scarlet", "letter", "of", "the", "sub-tasks", "order"]), min_size=2, max_size=4),
+       quote=st.sampled_from(["", '"', "'"]), multi=st.booleans())
+def test_a_phrase_starts_where_exactly_says(cue, ws, quote, multi):
+    text = " ".join(ws)
+    q = f"passages {cue} {quote}{text}{quote} in Dickens"
+    assert exact_starts(q) == [ws[0]]
+    right = ({"query": {"multi_match": {"query": text, "fields": ["content"], "type": "phrase"}}} if multi else
+             {"query": {"match_phrase": {"content": {"query": text.capitalize()}}}})
+    cut = {"query": {"match_phrase": {"content": " ".join(ws[1:])}}}
+    assert phrase_starts(right) == {ws[0]} and consistent(right, q)
+    assert consistent(cut, q) == (ws[1] == ws[0])
+    assert not consistent({"query": {"match": {"content": {"query": text}}}}, q)     # words, not a phrase
+
+
+def test_as_an_exact_phrase_in_ends_a_phrase_rather_than_starting_one():
+    assert exact_starts("papers on gap metric, as an exact phrase in the abstract") == []
 
 
 def test_every_hand_written_gold_looks_where_its_question_says():

@@ -1,5 +1,5 @@
-"""What a question's wording says the query must have: the field it names, both ends of a span it names, and
-every word of a list it asks for all of.
+"""What a question's wording says the query must have: the field it names, both ends of a span it names,
+every word of a list it asks for all of, and a phrase where it says "exactly".
 
 - Where to look ("with mamba in the title", "whose abstract mentions x"): each of 5,218 round-17 distilled
   questions that name the title in such words searches, filters or groups by a title field, and each of 2,643
@@ -9,9 +9,12 @@ every word of a list it asks for all of.
 - A span by both ends ("between June 9, 2026 and June 28, 2026", "from 1850 to 1860"): each of 314 distilled
   questions gets a range with a lower and an upper bound; the student once kept only "gte June 28".
 - All of a list ("each of integrate, realism and handling", "both 'anchor-guided' and 'transfer'"): each of
-  2,481 distilled questions keeps every listed word in its query; the student dropped one now and then.
+  2,468 distilled questions keeps every listed word in its query; the student dropped one now and then.
+- A phrase starts where "exactly", "the exact phrase" or "the exact words" says ("containing exactly scarlet
+  letter"): each of 469 distilled questions has a phrase search starting on the next word; the student once
+  searched the phrase "letter".
 
-`consistent` is the three invariants; the translator's cue check (translator.py) keeps the model's best candidate
+`consistent` is the four invariants; the translator's cue check (translator.py) keeps the model's best candidate
 that satisfies them.
 """
 import json
@@ -100,8 +103,40 @@ def keeps_words(body, words):
     return all(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text) for w in words)
 
 
+_EXACT = re.compile(r"\b(?:exactly|exact phrase|exact words)\s+['\"]?([\w'-]+)", re.IGNORECASE)
+
+
+def exact_starts(question):
+    """The words a phrase must start on: the one after each "exactly" / "exact phrase" / "exact words" (lower
+    case), except "in" ("as an exact phrase in the abstract" ends a phrase, it does not start one)."""
+    return [w for w in (m.group(1).lower() for m in _EXACT.finditer(question)) if w != "in"]
+
+
+def phrase_starts(body):
+    """The first words (lower case) of the body's phrase searches: match_phrase, and multi_match of type phrase."""
+    out = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "match_phrase" and isinstance(value, dict):
+                    texts = [v.get("query", "") if isinstance(v, dict) else v for v in value.values()]
+                elif key == "multi_match" and isinstance(value, dict) and value.get("type") == "phrase":
+                    texts = [value.get("query", "")]
+                else:
+                    texts = []
+                out.update(t.split()[0].lower() for t in texts if isinstance(t, str) and t.split())
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    walk(body)
+    return out
+
+
 def consistent(body, question, fields=CUES):
-    """Does `body` use every field the question says to look in, bound both ends of a span it names and keep
-    every word of a list it asks for all of?"""
+    """Does `body` use every field the question says to look in, bound both ends of a span it names, keep every
+    word of a list it asks for all of, and start a phrase where it says "exactly"?"""
     return named_fields(question, fields) <= used_fields(body) and (
-        not names_a_span(question) or has_two_sided_range(body)) and keeps_words(body, listed_words(question))
+        not names_a_span(question) or has_two_sided_range(body)) and keeps_words(body, listed_words(question)) \
+        and set(exact_starts(question)) <= phrase_starts(body)
