@@ -38,26 +38,32 @@ def named_fields(question, fields=CUES):
     return {f for f in fields if f in CUES and CUES[f].search(question)}
 
 
+def _items(node):
+    """Every (key, value) pair of every object inside a body, depth first."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _items(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _items(item)
+
+
+_CLAUSES = ("match", "match_phrase", "match_phrase_prefix", "term", "terms", "prefix", "wildcard", "fuzzy", "range",
+            "regexp")
+
+
 def used_fields(body):
     """The root fields ("title" for "title.keyword") the body searches, filters, sorts or groups by; not `_source`,
     which only chooses what is shown."""
     out = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "field" and isinstance(value, str):
-                    out.add(value)
-                elif key == "fields" and isinstance(value, list):
-                    out.update(v for v in value if isinstance(v, str))
-                elif key in ("match", "match_phrase", "match_phrase_prefix", "term", "terms", "prefix", "wildcard",
-                             "fuzzy", "range", "regexp") and isinstance(value, dict) and "field" not in value:
-                    out.update(k for k in value if k != "boost")          # a query clause: {field: ...}
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-    walk({k: v for k, v in body.items() if k != "_source"})
+    for key, value in _items({k: v for k, v in body.items() if k != "_source"}):
+        if key == "field" and isinstance(value, str):                     # an aggregation's field
+            out.add(value)
+        elif key == "fields" and isinstance(value, list):                 # multi_match
+            out.update(v for v in value if isinstance(v, str))
+        elif key in _CLAUSES and isinstance(value, dict) and "field" not in value:
+            out.update(k for k in value if k != "boost")                  # a query clause: {field: ...}
     return {f.split(".")[0].split("^")[0] for f in out}
 
 
@@ -74,13 +80,9 @@ def names_a_span(question):
 
 def has_two_sided_range(body):
     """Has the body a range clause with both a lower (gt/gte) and an upper (lt/lte) bound?"""
-    def walk(node):
-        if isinstance(node, dict):
-            return any((key == "range" and isinstance(value, dict) and any(
-                isinstance(b, dict) and {"gt", "gte"} & set(b) and {"lt", "lte"} & set(b) for b in value.values()))
-                or walk(value) for key, value in node.items())
-        return isinstance(node, list) and any(walk(item) for item in node)
-    return walk(body)
+    return any(key == "range" and isinstance(value, dict) and any(
+        isinstance(b, dict) and {"gt", "gte"} & set(b) and {"lt", "lte"} & set(b) for b in value.values())
+        for key, value in _items(body))
 
 
 _WORD = r"'?[\w-]+'?"
@@ -114,24 +116,13 @@ def exact_starts(question):
 
 def phrase_starts(body):
     """The first words (lower case) of the body's phrase searches: match_phrase, and multi_match of type phrase."""
-    out = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "match_phrase" and isinstance(value, dict):
-                    texts = [v.get("query", "") if isinstance(v, dict) else v for v in value.values()]
-                elif key == "multi_match" and isinstance(value, dict) and value.get("type") == "phrase":
-                    texts = [value.get("query", "")]
-                else:
-                    texts = []
-                out.update(t.split()[0].lower() for t in texts if isinstance(t, str) and t.split())
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-    walk(body)
-    return out
+    texts = []
+    for key, value in _items(body):
+        if key == "match_phrase" and isinstance(value, dict):
+            texts += [v.get("query", "") if isinstance(v, dict) else v for v in value.values()]
+        elif key == "multi_match" and isinstance(value, dict) and value.get("type") == "phrase":
+            texts.append(value.get("query", ""))
+    return {t.split()[0].lower() for t in texts if isinstance(t, str) and t.split()}
 
 
 def consistent(body, question, fields=CUES):
