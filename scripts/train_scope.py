@@ -6,7 +6,8 @@
 Positives: the distilled questions (data/nlq_examples.jsonl.gz) minus `--held` held out for calibration.
 Negatives: questions from the off-topic grammar (tinyllm/nlq/offtopic.py), split by family: the everyday
 requests train the "off-topic" check, the on-topic but unanswerable ones the "unanswerable" check; another seed's
-draws are held out. The grammar's composed wordings wrap the training questions themselves ("reviews of {subject}"). Each threshold keeps `--keep` of the held-out positives. Reported: false rejections of held-out
+draws are held out. The grammar's composed wordings wrap the training questions themselves ("reviews of
+{subject}"). Each threshold keeps `--keep` of the held-out positives. Reported: false rejections of held-out
 positives, of the 137 hand-written test questions and of the 80 of the two later sets (never used to fit or
 calibrate), and false acceptances of held-out generated negatives and of the hand-written out-of-scope set
 (data/nlq_out_of_scope.jsonl), per kind.
