@@ -20,6 +20,8 @@ that satisfies them.
 import json
 import re
 
+from .dates import MONTHS
+
 _VERB = r"(?:has|have|contains?|containing|says?|saying|mentions?|mentioning|includes?|including|with|uses?|using)"
 
 
@@ -33,9 +35,9 @@ def _cue(field):
 CUES = {"title": _cue("title"), "abstract": _cue("abstract")}
 
 
-def named_fields(question, fields=CUES):
-    """The fields (of `fields`) the question says to look in: "papers with mamba in the title" -> {"title"}."""
-    return {f for f in fields if f in CUES and CUES[f].search(question)}
+def named_fields(question):
+    """The fields the question says to look in: "papers with mamba in the title" -> {"title"}."""
+    return {f for f, cue in CUES.items() if cue.search(question)}
 
 
 def _items(node):
@@ -67,8 +69,7 @@ def used_fields(body):
     return {f.split(".")[0].split("^")[0] for f in out}
 
 
-_MONTH = ("(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-          "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)")
+_MONTH = "(?:" + "|".join(MONTHS) + "|" + "|".join(m[:3] for m in MONTHS) + "|Sept)"   # "June", "Jun", "Sept"
 _DATE = rf"(?:\d{{4}}-\d\d-\d\d|{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH},? \d{{4}}|{_MONTH} \d{{4}}|\d{{4}})"
 _SPAN = re.compile(rf"\b(?:between|from) {_DATE} (?:and|to|until|through|-) {_DATE}\b", re.IGNORECASE)
 
@@ -125,9 +126,9 @@ def phrase_starts(body):
     return {t.split()[0].lower() for t in texts if isinstance(t, str) and t.split()}
 
 
-def consistent(body, question, fields=CUES):
+def consistent(body, question):
     """Does `body` use every field the question says to look in, bound both ends of a span it names, keep every
     word of a list it asks for all of, and start a phrase where it says "exactly"?"""
-    return named_fields(question, fields) <= used_fields(body) and (
+    return named_fields(question) <= used_fields(body) and (
         not names_a_span(question) or has_two_sided_range(body)) and keeps_words(body, listed_words(question)) \
         and set(exact_starts(question)) <= phrase_starts(body)

@@ -65,10 +65,6 @@ def month_ok(ctx, op, literal):
         and day in (None, 1) and ctx.named.get(before) == set()
 
 
-_UNIT_LETTER = {"day": "d", "days": "d", "week": "w", "weeks": "w", "month": "M", "months": "M", "year": "y",
-                "years": "y"}
-
-
 def _math_paths(ctx, field):
     """{anchor literal: {copied number: unit suffixes}} for date math built around a copied number
     ("2026-07-01||-" @k "d/d" for "past 45 days"); only anchors with at least one valid completion. The number
@@ -77,8 +73,8 @@ def _math_paths(ctx, field):
     examples copy the first "2")."""
     unit_of = {}                                        # number -> the unit letters written after it
     for w, u in zip(ctx.words, ctx.words[1:]):
-        if u.lower() in _UNIT_LETTER:
-            unit_of.setdefault(w, set()).add(_UNIT_LETTER[u.lower()])
+        if dates.unit_letter(u):
+            unit_of.setdefault(w, set()).add(dates.unit_letter(u))
     numbers = [(f"@{i}", w, unit_of[w]) for i, w in enumerate(ctx.words)
                if w in unit_of and re.fullmatch(r"\d{1,4}", w) and int(w) > 0]
     units = [t for t in ctx.literals if re.fullmatch(r"=[dwMy](/[dwMy])?", t)]

@@ -164,6 +164,12 @@ def month_cues(words, named=None):
     return out
 
 
+def unit_letter(word):
+    """The date-math unit a unit word names ("week" or "weeks" -> "w"), else None."""
+    w = word.lower()
+    return _UNIT_WORDS.get(w[:-1] if w.endswith("s") else w)
+
+
 def pad_day(text):
     """'2026-07-5' -> '2026-07-05': a day copied from the question ("July 5") written the way dates are."""
     return re.sub(r"^(\d{4}-\d\d-)(\d)$", r"\g<1>0\2", text)
